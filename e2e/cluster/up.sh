@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Starts the local control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, the node agent (in place of a kubelet) and Prometheus, each in its own process
+# group with a pidfile under $SWITCHBOARD_CLUSTER_DIR/pids. Settings: see lib.sh.
+# Prints the KUBECONFIG to use. Does nothing when the cluster is already up.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  [[ -x "$bin/$b" ]] || { echo "cluster-up: $bin/$b is missing: run 'make cluster-build' first" >&2; exit 1; }
+done
+prometheus_bin="$(command -v prometheus || true)"
+[[ -n "$prometheus_bin" ]] ||
+  { echo "cluster-up: prometheus is missing: run 'make cluster-build' (it apt-get installs Debian's prometheus)" >&2; exit 1; }
+node_bin="$repo_root/node_modules/.bin/node"
+[[ -x "$node_bin" ]] || { echo "cluster-up: $node_bin is missing: run 'make install' first" >&2; exit 1; }
+
+all_up=1
+for d in "${daemons[@]}"; do pidfile_alive "$pids/$d.pid" || all_up=0; done
+if [[ $all_up == 1 ]]; then
+  log "already up at https://$host_ip:$apiserver_port"
+  echo "export KUBECONFIG=$dir/admin.kubeconfig"
+  exit 0
+fi
+# Half a cluster (a crash, a killed shell) is stopped and started again from its saved state.
+"$here/down.sh" >/dev/null
+
+start=$SECONDS
+mkdir -p "$dir" "$logs" "$pids"
+"$here/certs.sh"
+kubectl=("$bin/kubectl" --kubeconfig "$dir/admin.kubeconfig")
+
+# start_daemon NAME COMMAND...: runs COMMAND in a new session (its own process group), logs to
+# logs/NAME.log, records "pid start-time" so that down.sh never signals a recycled pid.
+start_daemon() {
+  local name="$1"; shift
+  setsid "$@" > "$logs/$name.log" 2>&1 < /dev/null &
+  local pid=$!
+  echo "$pid $(proc_start "$pid")" > "$pids/$name.pid"
+}
+
+# wait_for NAME SECONDS COMMAND...: polls COMMAND until it succeeds; fails with the daemon's log.
+wait_for() {
+  local name="$1" timeout="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" > /dev/null 2>&1; do
+    if ! pidfile_alive "$pids/$name.pid"; then
+      echo "cluster-up: $name exited; last lines of $logs/$name.log:" >&2; tail -n 30 "$logs/$name.log" >&2
+      "$here/down.sh" >&2; exit 1
+    fi
+    if (( SECONDS >= deadline )); then
+      echo "cluster-up: $name not ready after ${timeout}s; last lines of $logs/$name.log:" >&2
+      tail -n 30 "$logs/$name.log" >&2; "$here/down.sh" >&2; exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+log "etcd $ETCD_VERSION on https://$host_ip:2379"
+# --unsafe-no-fsync: the data is a throwaway test cluster's, and fsync on a shared disk is what
+# makes a local apiserver slow; nothing else about etcd's behaviour changes.
+start_daemon etcd "$bin/etcd" --name default --data-dir "$dir/etcd" \
+  --listen-client-urls "https://$host_ip:2379" --advertise-client-urls "https://$host_ip:2379" \
+  --listen-peer-urls "http://$host_ip:2380" --initial-advertise-peer-urls "http://$host_ip:2380" \
+  --initial-cluster "default=http://$host_ip:2380" --listen-metrics-urls "http://$host_ip:2381" \
+  --cert-file "$pki/etcd-server.crt" --key-file "$pki/etcd-server.key" \
+  --trusted-ca-file "$pki/etcd-ca.crt" --client-cert-auth \
+  --unsafe-no-fsync --log-level warn
+wait_for etcd 30 curl -sf "http://$host_ip:2381/health"
+
+log "kube-apiserver $KUBERNETES_VERSION on https://$host_ip:$apiserver_port"
+start_daemon kube-apiserver "$bin/kube-apiserver" \
+  --advertise-address "$host_ip" --bind-address "$host_ip" --secure-port "$apiserver_port" \
+  --allow-privileged=true --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --enable-bootstrap-token-auth=true --client-ca-file "$pki/ca.crt" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --etcd-servers "https://$host_ip:2379" --etcd-cafile "$pki/etcd-ca.crt" \
+  --etcd-certfile "$pki/apiserver-etcd-client.crt" --etcd-keyfile "$pki/apiserver-etcd-client.key" \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$pki/apiserver-kubelet-client.key" --kubelet-preferred-address-types InternalIP \
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+  --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+  --requestheader-extra-headers-prefix X-Remote-Extra- --requestheader-group-headers X-Remote-Group \
+  --requestheader-username-headers X-Remote-User \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-cluster-ip-range "$service_cidr" --endpoint-reconciler-type none
+wait_for kube-apiserver 120 curl -sf --cacert "$pki/ca.crt" "https://$host_ip:$apiserver_port/readyz"
+
+log "kube-controller-manager and kube-scheduler"
+start_daemon kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig "$dir/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+  --bind-address "$host_ip" --secure-port 10257 \
+  --tls-cert-file "$pki/controller-manager-serving.crt" --tls-private-key-file "$pki/controller-manager-serving.key" \
+  --client-ca-file "$pki/ca.crt" --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
+  --cluster-name switchboard-local --cluster-signing-cert-file "$pki/ca.crt" \
+  --cluster-signing-key-file "$pki/ca.key" --controllers '*,bootstrapsigner,tokencleaner' \
+  --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
+  --use-service-account-credentials=true --service-cluster-ip-range "$service_cidr" --leader-elect=false
+start_daemon kube-scheduler "$bin/kube-scheduler" \
+  --kubeconfig "$dir/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$dir/scheduler.kubeconfig" --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
+  --bind-address "$host_ip" --secure-port 10259 \
+  --tls-cert-file "$pki/scheduler-serving.crt" --tls-private-key-file "$pki/scheduler-serving.key" \
+  --leader-elect=false
+wait_for kube-controller-manager 60 curl -sf --cacert "$pki/ca.crt" "https://$host_ip:10257/healthz"
+wait_for kube-scheduler 60 curl -sf --cacert "$pki/ca.crt" "https://$host_ip:10259/healthz"
+
+log "node agent: node $node_name, pods on 127.0.$subnet.10-254"
+mkdir -p "$dir/prometheus/file_sd"
+start_daemon node-agent "$node_bin" "$repo_root/e2e/src/cluster/node-agent-main.ts" \
+  --kubeconfig "$dir/node-agent.kubeconfig" --node-name "$node_name" --subnet "$subnet" \
+  --state-dir "$dir" --file-sd "$dir/prometheus/file_sd/$node_name.json"
+node_ready() {
+  [[ "$("${kubectl[@]}" get node "$node_name" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+}
+wait_for node-agent 60 node_ready
+
+log "prometheus on http://$host_ip:9090"
+sed -e "s|@FILE_SD@|$dir/prometheus/file_sd|g" "$here/prometheus.yml" > "$dir/prometheus/prometheus.yml"
+start_daemon prometheus "$prometheus_bin" --config.file "$dir/prometheus/prometheus.yml" \
+  --storage.tsdb.path "$dir/prometheus/data" --web.listen-address "$host_ip:9090" --web.enable-lifecycle
+wait_for prometheus 60 curl -sf "http://$host_ip:9090/-/ready"
+
+cat > "$dir/env" <<ENV
+export KUBECONFIG=$dir/admin.kubeconfig
+export PATH=$bin:\$PATH
+export SWITCHBOARD_PROMETHEUS_URL=http://$host_ip:9090
+ENV
+log "up in $((SECONDS - start))s: API https://$host_ip:$apiserver_port, Prometheus http://$host_ip:9090, logs in $logs"
+echo "export KUBECONFIG=$dir/admin.kubeconfig"

@@ -1,0 +1,22 @@
+// Lint: eslint's and typescript-eslint's recommended rules, plus the few house rules that matter.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "charts/**", "**/*.d.ts", "e2e/cluster/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2024, sourceType: "module" },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-console": ["error", { allow: ["warn", "error"] }],
+      eqeqeq: ["error", "always"],
+    },
+  },
+  {
+    files: ["signaling/bench/**", "e2e/**", "**/*.test.ts", "scripts/**"],
+    rules: { "no-console": "off" },
+  },
+);

@@ -1,0 +1,151 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { handleAdmin } from "./admin/admin-api.ts";
+import { createAuthenticator, type Authenticator } from "./auth/index.ts";
+import { parseConfig, type Config, type ConfigInput } from "./config.ts";
+import { sendJson } from "./http/json.ts";
+import { serveStatic } from "./http/static.ts";
+import { Hub } from "./hub.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { PodMetrics } from "./observability/metrics.ts";
+import { Gateway } from "./transport/gateway.ts";
+
+/** Options of {@link createSignalingServer}. */
+export interface SignalingServerOptions {
+  /** Configuration (validated; defaults fill the rest). */
+  readonly config: ConfigInput | Config;
+  /** Logger; a JSON logger at the configured level by default. */
+  readonly log?: Logger;
+  /** Authenticator; built from `config.auth` by default. */
+  readonly auth?: Authenticator;
+  /** Collect Node's default metrics (off in tests that start many pods in one process). @default true */
+  readonly defaultMetrics?: boolean;
+}
+
+/** A running (or ready to run) signaling pod. */
+export interface SignalingServer extends AsyncDisposable {
+  readonly config: Config;
+  readonly hub: Hub;
+  readonly gateway: Gateway;
+  readonly metrics: PodMetrics;
+  readonly http: Server;
+  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
+  listen(): Promise<AddressInfo>;
+  /** `ws://host:port/v1/ws` once listening. */
+  readonly wsUrl: string;
+  /** `http://host:port` once listening. */
+  readonly httpUrl: string;
+  /** True while the pod accepts new sockets. */
+  readonly ready: boolean;
+  /** SIGTERM behaviour: not ready, paced reconnect hints, deadline, every socket closed. */
+  drain(): Promise<void>;
+  /** Closes everything this server started. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a signaling pod: HTTP server (health, readiness, metrics, admin API, demo page) and the
+ * WebSocket gateway on the same port. Nothing listens until `listen()`.
+ */
+export function createSignalingServer(options: SignalingServerOptions): SignalingServer {
+  const config = parseConfig(options.config);
+  const log = options.log ?? createLogger(config.logLevel, { pod: config.podName });
+  const metrics = new PodMetrics(config.podName, { defaultMetrics: options.defaultMetrics ?? true });
+  const auth = options.auth ?? createAuthenticator(config.auth, log);
+  const ownsAuth = options.auth === undefined;
+  const hub = new Hub({ config, auth, metrics, log });
+  const gateway = new Gateway({ config, hub, metrics, log });
+  const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 });
+  let address: AddressInfo | null = null;
+  let closing: Promise<void> | null = null;
+  let drained = false;
+
+  http.on("upgrade", (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+  http.on("request", (req, res) => {
+    void route(req, res).catch((err: unknown) => {
+      log.error({ err }, "http handler failed");
+      if (!res.headersSent) sendJson(res, 500, { code: "SIG_ERR_INTERNAL", message: "internal error" });
+      else res.destroy();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+    if (path === "/readyz") {
+      const ok = server.ready;
+      return sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not-ready", draining: gateway.draining });
+    }
+    if (path === "/metrics") {
+      metrics.ready.set(server.ready ? 1 : 0);
+      const { contentType, body } = await metrics.render();
+      res.writeHead(200, { "content-type": contentType });
+      res.end(body);
+      return;
+    }
+    if (await handleAdmin(req, res, path, hub, config.adminToken, log)) return;
+    if (config.demoPage && (await serveStatic(req, res, path))) return;
+    sendJson(res, 404, { code: "NOT_FOUND", message: "not found" });
+  }
+
+  const server: SignalingServer = {
+    config,
+    hub,
+    gateway,
+    metrics,
+    http,
+    get wsUrl() {
+      return `ws://${hostOf(address)}:${address?.port ?? 0}/v1/ws`;
+    },
+    get httpUrl() {
+      return `http://${hostOf(address)}:${address?.port ?? 0}`;
+    },
+    get ready() {
+      return address !== null && !gateway.draining;
+    },
+    listen() {
+      return new Promise<AddressInfo>((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(config.port, config.host, () => {
+          http.off("error", reject);
+          address = http.address() as AddressInfo;
+          gateway.start();
+          metrics.ready.set(1);
+          log.info({ host: address.address, port: address.port }, "listening");
+          resolve(address);
+        });
+      });
+    },
+    async drain() {
+      if (drained) return;
+      drained = true;
+      metrics.ready.set(0);
+      log.info({ connections: gateway.connectionCount }, "draining");
+      await gateway.drain();
+      log.info("drained");
+    },
+    close() {
+      closing ??= (async () => {
+        metrics.ready.set(0);
+        await gateway.close();
+        hub.close();
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+        if (ownsAuth) await auth.close();
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return server.close();
+    },
+  };
+  return server;
+}
+
+function hostOf(address: AddressInfo | null): string {
+  if (!address) return "127.0.0.1";
+  if (address.family === "IPv6") return address.address === "::" ? "[::1]" : `[${address.address}]`;
+  return address.address === "0.0.0.0" ? "127.0.0.1" : address.address;
+}

@@ -1,0 +1,442 @@
+import type { ClientMessage, ClientMessageOf, IceServer, PeerLeftReason, RelayMessage } from "@switchboard/protocol";
+import { PROTOCOL_VERSION } from "@switchboard/protocol";
+import type { Authenticator, Grant, Principal } from "./auth/index.ts";
+import { hasGrant, mayAccessRoom, mintTurnCredentials } from "./auth/index.ts";
+import { CallService, type CallDevice } from "./calls/call-service.ts";
+import type { Config } from "./config.ts";
+import { SignalingError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type { PodMetrics } from "./observability/metrics.ts";
+import { tracer } from "./observability/tracing.ts";
+import { RoomService } from "./rooms/room-service.ts";
+import { SessionRegistry } from "./sessions/session-registry.ts";
+import { Session, type DetachCause, type SessionSocket } from "./sessions/session.ts";
+
+/** Options of {@link Hub}. */
+export interface HubOptions {
+  readonly config: Config;
+  readonly auth: Authenticator;
+  readonly metrics: PodMetrics;
+  readonly log: Logger;
+}
+
+/** Result of a resume attempt. */
+export type ResumeOutcome =
+  | { readonly ok: true; readonly session: Session }
+  | { readonly ok: false; readonly reason: "unknown-session" | "bad-token" | "expired" | "gap" | "kicked" | "auth" };
+
+/** A handled message either finished or continues asynchronously (token checks). */
+export type Handled = void | Promise<void>;
+
+/**
+ * The signaling core of one pod: sessions and their streams, rooms, calls, and the dispatch of
+ * every client message after the handshake. Transport-agnostic: it talks to sockets only through
+ * {@link SessionSocket}.
+ */
+export class Hub {
+  readonly sessions = new SessionRegistry();
+  readonly rooms: RoomService;
+  readonly calls: CallService;
+  readonly #o: HubOptions;
+  /** Sessions removed by an administrator: a resume is refused with `kicked` until the entry expires. */
+  readonly #kicked = new Map<string, number>();
+  /** Users banned from the whole service, until (epoch ms). */
+  readonly #bannedUsers = new Map<string, number>();
+
+  constructor(options: HubOptions) {
+    this.#o = options;
+    const { config } = options;
+    this.rooms = new RoomService({ deliver: this.deliver, maxPeersPerRoom: config.limits.maxPeersPerRoom });
+    this.calls = new CallService({
+      deliver: this.deliver,
+      devicesOf: (userId) => [...this.sessions.devicesOf(userId)].map(deviceOf),
+      onMembership: (sessionId, callId, member) => {
+        const s = this.sessions.get(sessionId);
+        if (!s) return;
+        if (member) s.calls.add(callId);
+        else s.calls.delete(callId);
+      },
+      ringTimeoutMs: config.calls.ringTimeoutMs,
+      confirmTimeoutMs: config.calls.confirmTimeoutMs,
+    });
+  }
+
+  /** Delivers a serialized event (without seq) to a session's stream, if the session exists. */
+  readonly deliver = (sessionId: string, eventJson: string, type: string): void => {
+    const session = this.sessions.get(sessionId);
+    if (!session) return;
+    session.pushJson(eventJson);
+    this.#o.metrics.messageOut(type);
+  };
+
+  /**
+   * Authenticates a `hello` and opens a new session on `socket`; sends `welcome`. Rejects with a
+   * {@link SignalingError} (`SIG_ERR_AUTH_FAILED`, `SIG_ERR_TOKEN_EXPIRED`, `SIG_ERR_BANNED`,
+   * `SIG_ERR_UNSUPPORTED_VERSION`) and then creates nothing.
+   */
+  async hello(msg: ClientMessageOf<"hello">, socket: SessionSocket, headerToken: string | undefined): Promise<Session> {
+    return tracer.startActiveSpan("switchboard.handshake", async (span) => {
+      try {
+        checkVersion(msg.v);
+        const token = msg.token ?? headerToken;
+        if (!token) throw new SignalingError("SIG_ERR_AUTH_FAILED", "no token in hello or Sec-WebSocket-Protocol");
+        const principal = await this.#o.auth.verify(token);
+        this.#checkNotBanned(principal.userId);
+        const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
+        session.attach(socket);
+        this.sessions.add(session);
+        this.#o.metrics.sessions.set(this.sessions.size);
+        span.setAttribute("switchboard.session", session.id);
+        const ice = this.iceServersFor(principal.userId);
+        const { limits } = this.#o.config;
+        socket.send(
+          JSON.stringify({
+            type: "welcome",
+            ...(msg.id === undefined ? {} : { id: msg.id }),
+            v: PROTOCOL_VERSION,
+            sessionId: session.id,
+            resumeToken: session.resumeToken,
+            peerId: session.peerId,
+            userId: principal.userId,
+            expiresAt: principal.expiresAt,
+            heartbeatIntervalMs: this.#o.config.heartbeatIntervalMs,
+            resumeWindowMs: this.#o.config.resumeWindowMs,
+            limits: {
+              maxMessageBytes: limits.maxMessageBytes,
+              ratePerSecond: limits.ratePerSecond,
+              rateBurst: limits.rateBurst,
+              maxPeersPerRoom: limits.maxPeersPerRoom,
+              maxRoomsPerSession: limits.maxRoomsPerSession,
+              maxOutboundBytes: limits.maxOutboundBytes,
+            },
+            iceServers: ice.iceServers,
+            ...(ice.ttlSec === undefined ? {} : { iceServersTtlSec: ice.ttlSec }),
+            trickleIce: true,
+            pod: this.#o.config.podName,
+          }),
+        );
+        span.end();
+        return session;
+      } catch (err) {
+        span.setAttribute("switchboard.error", (err as SignalingError).code ?? "SIG_ERR_INTERNAL");
+        span.end();
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Resumes a session on `socket`: sends `resumed`, then every event after `lastSeq` exactly once
+   * and in order, then the stream is live again. On failure nothing changes and the caller sends
+   * `resume-failed` with the reason.
+   */
+  async resume(msg: ClientMessageOf<"resume">, socket: SessionSocket, nowMs: number): Promise<ResumeOutcome> {
+    checkVersion(msg.v);
+    if (this.#kicked.has(msg.sessionId)) return this.#resumeFailed("kicked");
+    const session = this.sessions.get(msg.sessionId);
+    if (!session || session.ended) return this.#resumeFailed("unknown-session");
+    if (!timingSafeEqualStrings(session.resumeToken, msg.resumeToken)) return this.#resumeFailed("bad-token");
+    const expiresAt = session.principal.expiresAt;
+    if (msg.token !== undefined || (expiresAt !== null && expiresAt <= nowMs)) {
+      if (msg.token === undefined) return this.#resumeFailed("auth");
+      try {
+        const principal = await this.#o.auth.verify(msg.token);
+        if (principal.userId !== session.userId) return this.#resumeFailed("auth");
+        session.principal = principal;
+        session.expiryWarned = false;
+      } catch {
+        return this.#resumeFailed("auth");
+      }
+      // The session may have ended or been taken over while the token was checked.
+      if (session.ended || this.sessions.get(session.id) !== session) return this.#resumeFailed("unknown-session");
+    }
+    const plan = session.planReplay(msg.lastSeq);
+    if (!plan.ok) return this.#resumeFailed("gap");
+    const previous = session.socket;
+    if (previous) {
+      session.detach("replaced", nowMs);
+      previous.close(4004, "SIG_ERR_SESSION_REPLACED");
+    }
+    socket.send(
+      JSON.stringify({
+        type: "resumed",
+        ...(msg.id === undefined ? {} : { id: msg.id }),
+        sessionId: session.id,
+        peerId: session.peerId,
+        replayCount: plan.frames.length,
+        lastSeq: session.lastSeq,
+        expiresAt: session.principal.expiresAt,
+        pod: this.#o.config.podName,
+      }),
+    );
+    for (const frame of plan.frames) socket.send(frame);
+    session.attach(socket);
+    for (const room of session.rooms) this.rooms.setConnected(room, session.peerId, true);
+    this.#o.metrics.resumes.labels("ok").inc();
+    return { ok: true, session };
+  }
+
+  /** Handles one post-handshake message of `session`. Throws {@link SignalingError} on refusal. */
+  handle(session: Session, msg: ClientMessage, receivedAtMs: number): Handled {
+    if (msg.ack !== undefined) session.ack(msg.ack);
+    switch (msg.type) {
+      case "hello":
+      case "resume":
+        throw new SignalingError("SIG_ERR_ALREADY_HANDSHAKEN", "the session is already open on this socket");
+      case "ping":
+        session.socket?.send(JSON.stringify({ type: "pong", ...(msg.id === undefined ? {} : { id: msg.id }), ...(msg.ts === undefined ? {} : { ts: msg.ts }), serverTime: Date.now() }));
+        return;
+      case "ack":
+        session.ack(msg.seq);
+        return;
+      case "refresh":
+        return this.#refresh(session, msg);
+      case "bye":
+        this.#reply(session, msg.id);
+        this.endSession(session, "closed");
+        session.socket?.close(1000, "bye");
+        return;
+      case "join":
+        return this.#join(session, msg);
+      case "leave":
+        if (!this.rooms.leave(msg.room, session.peerId, "left")) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${msg.room}`);
+        session.rooms.delete(msg.room);
+        this.#reply(session, msg.id);
+        return;
+      case "update":
+        this.rooms.update(msg.room, session.peerId, msg.meta);
+        this.#reply(session, msg.id);
+        return;
+      case "offer":
+      case "answer":
+      case "candidate":
+      case "end-of-candidates":
+      case "renegotiate":
+        return this.#relay(session, msg, receivedAtMs);
+      case "broadcast":
+        this.#require(session, "broadcast");
+        this.rooms.broadcast(msg.room, session.peerId, "broadcast", JSON.stringify({ type: "broadcast", room: msg.room, from: session.peerId, data: msg.data }));
+        this.#reply(session, msg.id);
+        return;
+      case "message":
+        this.#require(session, "broadcast");
+        this.rooms.sendTo(msg.room, session.peerId, msg.to, "message", JSON.stringify({ type: "message", room: msg.room, from: session.peerId, data: msg.data }));
+        this.#reply(session, msg.id);
+        return;
+      case "call-invite": {
+        this.#require(session, "call");
+        this.calls.invite(deviceOf(session), msg.to, msg.meta ?? {}, (r) => {
+          session.push({ type: "call-trying", ...(msg.id === undefined ? {} : { id: msg.id }), callId: r.callId, to: msg.to, devices: r.devices });
+        });
+        return;
+      }
+      case "call-ringing":
+        this.#require(session, "call");
+        this.calls.ringing(deviceOf(session), msg.callId);
+        this.#reply(session, msg.id);
+        return;
+      case "call-accept":
+        this.#require(session, "call");
+        this.calls.accept(deviceOf(session), msg.callId);
+        this.#reply(session, msg.id);
+        return;
+      case "call-confirm":
+        this.calls.confirm(deviceOf(session), msg.callId);
+        this.#reply(session, msg.id);
+        return;
+      case "call-reject":
+        this.calls.reject(deviceOf(session), msg.callId, msg.reason);
+        this.#reply(session, msg.id);
+        return;
+      case "call-dismiss":
+        this.calls.dismiss(deviceOf(session), msg.callId);
+        this.#reply(session, msg.id);
+        return;
+      case "call-cancel":
+        this.calls.cancel(deviceOf(session), msg.callId);
+        this.#reply(session, msg.id);
+        return;
+      case "call-hangup":
+        this.calls.hangup(deviceOf(session), msg.callId, msg.reason);
+        this.#reply(session, msg.id);
+        return;
+    }
+  }
+
+  /** The socket of `session` went away; the session waits for a resume. Peers see it disconnected. */
+  detach(session: Session, cause: DetachCause, nowMs: number): void {
+    if (session.ended || session.socket === null) return;
+    session.detach(cause, nowMs);
+    for (const room of session.rooms) this.rooms.setConnected(room, session.peerId, false);
+  }
+
+  /** Ends a session for good: it leaves its rooms (peers told why) and its calls end. */
+  endSession(session: Session, reason: PeerLeftReason): void {
+    if (session.ended) return;
+    session.ended = true;
+    for (const room of session.rooms) this.rooms.leave(room, session.peerId, reason);
+    session.rooms.clear();
+    this.calls.sessionGone(session.id, session.calls);
+    session.calls.clear();
+    this.sessions.remove(session);
+    this.#o.metrics.sessions.set(this.sessions.size);
+    this.#o.metrics.rooms.set(this.rooms.size);
+  }
+
+  /**
+   * Administrator removal: the session ends (peers told `kicked`), its socket closes with
+   * `SIG_ERR_KICKED` (or `SIG_ERR_BANNED`), and a resume is refused. `ban` also bars the user from
+   * the room, or from the whole service for `banMs`.
+   */
+  kick(peerId: string, options: { room?: string; ban?: "room" | "service"; banMs?: number }, nowMs: number): boolean {
+    const session = this.sessions.byPeerId(peerId);
+    if (!session) return false;
+    if (options.ban === "room" && options.room) this.rooms.ban(options.room, session.userId);
+    if (options.ban === "service") this.#bannedUsers.set(session.userId, nowMs + (options.banMs ?? 24 * 3600_000));
+    this.#kicked.set(session.id, nowMs + this.#o.config.resumeWindowMs * 2);
+    const socket = session.socket;
+    this.endSession(session, "kicked");
+    const code = options.ban === "service" ? "SIG_ERR_BANNED" : "SIG_ERR_KICKED";
+    socket?.close(code === "SIG_ERR_BANNED" ? 4013 : 4012, code);
+    return true;
+  }
+
+  /** Closes a room for everyone in it. */
+  closeRoom(roomId: string, reason: string): number {
+    const members = this.rooms.close(roomId, reason);
+    for (const m of members) this.sessions.get(m.sessionId)?.rooms.delete(roomId);
+    this.#o.metrics.rooms.set(this.rooms.size);
+    return members.length;
+  }
+
+  /**
+   * Housekeeping, run by the pod's one shared timer: ends sessions whose resume window ran out,
+   * warns about and enforces token expiry, forgets old kicks and bans.
+   */
+  sweep(nowMs: number, closeExpired: (session: Session) => void): void {
+    const windowMs = this.#o.config.resumeWindowMs;
+    const warnMs = this.#o.config.tokenExpiryWarningMs;
+    for (const session of this.sessions.values()) {
+      if (session.detachedAtMs !== null) {
+        if (nowMs - session.detachedAtMs >= windowMs) this.endSession(session, session.detachCause === "heartbeat" ? "timeout" : "expired");
+        continue;
+      }
+      const expiresAt = session.principal.expiresAt;
+      if (expiresAt === null) continue;
+      if (nowMs >= expiresAt) closeExpired(session);
+      else if (!session.expiryWarned && nowMs >= expiresAt - warnMs) {
+        session.expiryWarned = true;
+        session.push({ type: "token-expiring", expiresAt });
+      }
+    }
+    for (const [id, until] of this.#kicked) if (until <= nowMs) this.#kicked.delete(id);
+    for (const [user, until] of this.#bannedUsers) if (until <= nowMs) this.#bannedUsers.delete(user);
+  }
+
+  /** ICE servers for a user: ephemeral TURN credentials when a TURN secret is configured. */
+  iceServersFor(userId: string): { iceServers: IceServer[]; ttlSec?: number } {
+    const turn = this.#o.config.turn;
+    const stun: IceServer[] = turn.stunUrls.length > 0 ? [{ urls: turn.stunUrls }] : [];
+    if (!turn.secret || turn.urls.length === 0) return { iceServers: stun };
+    const minted = mintTurnCredentials({ secret: turn.secret, userId, ttlSec: turn.ttlSec, urls: turn.urls, now: Date.now() });
+    return { iceServers: [...stun, ...minted.iceServers], ttlSec: minted.ttlSec };
+  }
+
+  /** Ends every call and session (pod shutdown, after sockets are closed). */
+  close(): void {
+    this.calls.close();
+    for (const session of [...this.sessions.values()]) this.endSession(session, "closed");
+  }
+
+  async #refresh(session: Session, msg: ClientMessageOf<"refresh">): Promise<void> {
+    const principal: Principal = await this.#o.auth.verify(msg.token);
+    if (principal.userId !== session.userId) throw new SignalingError("SIG_ERR_AUTH_FAILED", "refresh token is for another user");
+    session.principal = principal;
+    session.expiryWarned = false;
+    const ice = this.iceServersFor(principal.userId);
+    session.push({
+      type: "refreshed",
+      ...(msg.id === undefined ? {} : { id: msg.id }),
+      expiresAt: principal.expiresAt,
+      iceServers: ice.iceServers,
+      ...(ice.ttlSec === undefined ? {} : { iceServersTtlSec: ice.ttlSec }),
+    });
+  }
+
+  #join(session: Session, msg: ClientMessageOf<"join">): void {
+    this.#require(session, "join");
+    if (!mayAccessRoom(session.principal, msg.room)) throw new SignalingError("SIG_ERR_FORBIDDEN", `token does not allow room ${msg.room}`);
+    if (session.rooms.has(msg.room)) throw new SignalingError("SIG_ERR_ALREADY_IN_ROOM", `already in room ${msg.room}`);
+    const max = this.#o.config.limits.maxRoomsPerSession;
+    if (session.rooms.size >= max) throw new SignalingError("SIG_ERR_TOO_MANY_ROOMS", `at most ${max} rooms per session`);
+    const span = tracer.startSpan("switchboard.join", { attributes: { "switchboard.room": msg.room } });
+    try {
+      const snapshot = this.rooms.join(msg.room, { sessionId: session.id, peerId: session.peerId, userId: session.userId, meta: msg.meta ?? {} });
+      session.rooms.add(msg.room);
+      this.#o.metrics.rooms.set(this.rooms.size);
+      session.push({ type: "joined", ...(msg.id === undefined ? {} : { id: msg.id }), room: msg.room, self: snapshot.self, peers: snapshot.peers });
+    } finally {
+      span.end();
+    }
+  }
+
+  #relay(session: Session, msg: RelayMessage, receivedAtMs: number): void {
+    this.#require(session, "signal");
+    const fields = relayFields(msg);
+    if (msg.callId !== undefined) {
+      this.calls.relay(deviceOf(session), msg.callId, msg.type, fields);
+    } else {
+      const room = msg.room as string;
+      const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
+      this.rooms.sendTo(room, session.peerId, msg.to as string, msg.type, json);
+    }
+    this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
+    this.#reply(session, msg.id);
+  }
+
+  #reply(session: Session, id: string | undefined): void {
+    if (id !== undefined) session.push({ type: "ok", id });
+  }
+
+  #require(session: Session, grant: Grant): void {
+    if (!hasGrant(session.principal, grant)) throw new SignalingError("SIG_ERR_FORBIDDEN", `token lacks the ${grant} grant`);
+  }
+
+  #checkNotBanned(userId: string): void {
+    if (this.#bannedUsers.has(userId)) throw new SignalingError("SIG_ERR_BANNED", "user is banned");
+  }
+
+  #resumeFailed(reason: Exclude<ResumeOutcome, { ok: true }>["reason"]): ResumeOutcome {
+    this.#o.metrics.resumes.labels(reason).inc();
+    return { ok: false, reason };
+  }
+}
+
+function checkVersion(v: number): void {
+  if (v !== PROTOCOL_VERSION) throw new SignalingError("SIG_ERR_UNSUPPORTED_VERSION", `protocol version ${v} is not supported (use ${PROTOCOL_VERSION})`);
+}
+
+function deviceOf(s: Session): CallDevice {
+  return { sessionId: s.id, peerId: s.peerId, userId: s.userId };
+}
+
+function relayFields(msg: RelayMessage): Record<string, unknown> {
+  switch (msg.type) {
+    case "offer":
+    case "answer":
+      return { sdp: msg.sdp };
+    case "candidate":
+      return { candidate: msg.candidate };
+    case "end-of-candidates":
+      return {};
+    case "renegotiate":
+      return msg.iceRestart === undefined ? {} : { iceRestart: msg.iceRestart };
+  }
+}
+
+function timingSafeEqualStrings(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

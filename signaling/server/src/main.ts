@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The pod's entry point: configuration, tracing, the server, and signal handling. Wiring only.
+ */
+import { createSignalingServer } from "./app.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { startTracing } from "./observability/tracing.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+const log = createLogger(config.logLevel, { pod: config.podName });
+const tracing = await startTracing("switchboard-signaling");
+const server = createSignalingServer({ config, log });
+await server.listen();
+log.info({ url: server.httpUrl, ws: server.wsUrl, auth: config.auth.mode }, "switchboard pod up");
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "stopping");
+  try {
+    if (signal === "SIGTERM") await server.drain();
+    await server.close();
+    await tracing?.shutdown();
+  } catch (err) {
+    log.error({ err }, "error while stopping");
+    process.exitCode = 1;
+  }
+  log.info("stopped");
+}
+process.once("SIGTERM", () => void stop("SIGTERM"));
+process.once("SIGINT", () => void stop("SIGINT"));
