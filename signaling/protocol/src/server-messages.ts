@@ -210,5 +210,5 @@ export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage
 export type Unsequenced<M> = M extends { seq: number } ? Omit<M, "seq"> : M;
 /** Any event that travels in a session's ordered stream. */
 export type StreamEvent = Extract<ServerMessage, { seq: number }>;
-/** A stream event before the session assigns its `seq`. */
-export type OutboundEvent = Unsequenced<StreamEvent>;
+/** A stream event (or an error reply, which travels in the stream too) before the session assigns its `seq`. */
+export type OutboundEvent = Unsequenced<StreamEvent> | Omit<z.infer<typeof ErrorMessage>, "seq">;

@@ -55,6 +55,12 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   const ownsAuth = options.auth === undefined;
   const hub = new Hub({ config, auth, metrics, log });
   const gateway = new Gateway({ config, hub, metrics, log });
+  metrics.observe({
+    connections: () => gateway.connectionCount,
+    sessions: () => hub.sessions.size,
+    rooms: () => hub.rooms.size,
+    calls: () => hub.calls.size,
+  });
   const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 });
   let address: AddressInfo | null = null;
   let closing: Promise<void> | null = null;

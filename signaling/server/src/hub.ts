@@ -85,7 +85,6 @@ export class Hub {
         const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
         session.attach(socket);
         this.sessions.add(session);
-        this.#o.metrics.sessions.set(this.sessions.size);
         span.setAttribute("switchboard.session", session.id);
         const ice = this.iceServersFor(principal.userId);
         const { limits } = this.#o.config;
@@ -279,8 +278,6 @@ export class Hub {
     this.calls.sessionGone(session.id, session.calls);
     session.calls.clear();
     this.sessions.remove(session);
-    this.#o.metrics.sessions.set(this.sessions.size);
-    this.#o.metrics.rooms.set(this.rooms.size);
   }
 
   /**
@@ -305,7 +302,6 @@ export class Hub {
   closeRoom(roomId: string, reason: string): number {
     const members = this.rooms.close(roomId, reason);
     for (const m of members) this.sessions.get(m.sessionId)?.rooms.delete(roomId);
-    this.#o.metrics.rooms.set(this.rooms.size);
     return members.length;
   }
 
@@ -373,7 +369,6 @@ export class Hub {
     try {
       const snapshot = this.rooms.join(msg.room, { sessionId: session.id, peerId: session.peerId, userId: session.userId, meta: msg.meta ?? {} });
       session.rooms.add(msg.room);
-      this.#o.metrics.rooms.set(this.rooms.size);
       session.push({ type: "joined", ...(msg.id === undefined ? {} : { id: msg.id }), room: msg.room, self: snapshot.self, peers: snapshot.peers });
     } finally {
       span.end();

@@ -91,36 +91,53 @@ export class HashRing {
 
     // Counting sort on the top bits (tokens are uniform, so buckets are small and even), which
     // also yields the lookup index; then insertion sort inside each bucket.
-    const bucketStart = new Uint32Array(bucketCount + 1);
-    for (let i = 0; i < tokenCount; i++) bucketStart[(raw[i]! >>> shift) + 1]!++;
-    for (let b = 1; b <= bucketCount; b++) bucketStart[b]! += bucketStart[b - 1]!;
-    const next = bucketStart.slice(0, bucketCount);
-    const tokens = new Uint32Array(tokenCount);
-    const owners = new Uint16Array(tokenCount);
+    // Counting sort on the top bits (tokens are uniform, so buckets are small and even), then an
+    // insertion sort inside each bucket. Filled in member order, so equal tokens sit in ascending
+    // owner index and the stable insertion sort keeps them so.
+    const counts = new Uint32Array(bucketCount + 1);
+    for (let i = 0; i < tokenCount; i++) counts[(raw[i]! >>> shift) + 1]!++;
+    for (let b = 1; b <= bucketCount; b++) counts[b]! += counts[b - 1]!;
+    const next = counts.slice(0, bucketCount);
+    const sorted = new Uint32Array(tokenCount);
+    const sortedOwners = new Uint16Array(tokenCount);
     for (let i = 0; i < tokenCount; i++) {
       const token = raw[i]!;
       const at = next[token >>> shift]!++;
-      tokens[at] = token;
-      // Filled in member order, so equal tokens already sit in ascending owner index and the
-      // stable insertion sort below keeps them so: ties go to the member whose name sorts first,
-      // whatever the order of the document.
-      owners[at] = Math.floor(i / this.vnodes);
+      sorted[at] = token;
+      sortedOwners[at] = Math.floor(i / this.vnodes);
     }
     for (let b = 0; b < bucketCount; b++) {
-      const end = bucketStart[b + 1]!;
-      for (let i = bucketStart[b]! + 1; i < end; i++) {
-        const token = tokens[i]!;
-        const owner = owners[i]!;
+      const start = counts[b]!;
+      const end = counts[b + 1]!;
+      for (let i = start + 1; i < end; i++) {
+        const token = sorted[i]!;
+        const owner = sortedOwners[i]!;
         let j = i - 1;
-        while (j >= bucketStart[b]! && tokens[j]! > token) {
-          tokens[j + 1] = tokens[j]!;
-          owners[j + 1] = owners[j]!;
+        while (j >= start && sorted[j]! > token) {
+          sorted[j + 1] = sorted[j]!;
+          sortedOwners[j + 1] = sortedOwners[j]!;
           j--;
         }
-        tokens[j + 1] = token;
-        owners[j + 1] = owner;
+        sorted[j + 1] = token;
+        sortedOwners[j + 1] = owner;
       }
     }
+
+    // Two members on one position (about T²/2³³ of them: a few hundred at 2 M tokens): the one
+    // whose name sorts first keeps it, whatever the document order, and the other copy could
+    // never win, so drop it and keep positions strictly ascending for the lookup.
+    let unique = 0;
+    for (let i = 0; i < tokenCount; i++) {
+      if (unique > 0 && sorted[i] === sorted[unique - 1]) continue;
+      sorted[unique] = sorted[i]!;
+      sortedOwners[unique] = sortedOwners[i]!;
+      unique++;
+    }
+    const tokens = sorted.slice(0, unique);
+    const owners = sortedOwners.slice(0, unique);
+    const bucketStart = new Uint32Array(bucketCount + 1);
+    for (let i = 0; i < unique; i++) bucketStart[(tokens[i]! >>> shift) + 1]!++;
+    for (let b = 1; b <= bucketCount; b++) bucketStart[b]! += bucketStart[b - 1]!;
     this.#tokens = tokens;
     this.#owners = owners;
     this.#bucketStart = bucketStart;
@@ -155,14 +172,19 @@ export class HashRing {
 
   #ownerIndexOfHash(hash: number): number {
     const tokens = this.#tokens;
+    const last = tokens.length - 1;
     const bucket = hash >>> this.#shift;
-    let i = this.#bucketStart[bucket]!;
+    let next = this.#bucketStart[bucket]!;
     const end = this.#bucketStart[bucket + 1]!;
-    while (i < end && tokens[i]! < hash) i++;
+    while (next < end && tokens[next]! < hash) next++;
     // Past the bucket, tokens[end] is the successor: every later token is above this bucket.
-    // Past the last token, wrap to the first.
-    if (i === tokens.length) i = 0;
-    return this.#owners[i]!;
+    // Past the last token, wrap to the first; the predecessor wraps the other way.
+    if (next > last) next = 0;
+    const prev = next === 0 ? last : next - 1;
+    // Circular distances in 32-bit arithmetic; on a tie the successor wins.
+    const afterDistance = (tokens[next]! - hash) >>> 0;
+    const beforeDistance = (hash - tokens[prev]!) >>> 0;
+    return afterDistance <= beforeDistance ? this.#owners[next]! : this.#owners[prev]!;
   }
 
   /**

@@ -23,6 +23,7 @@ export class PodMetrics {
   readonly #messagesIn: Counter<"type">;
   readonly #messagesOut: Counter<"type">;
   readonly #errors: Counter<"code">;
+  readonly #sources: { current: LiveCounts | null } = { current: null };
   readonly #inChildren = new Map<string, { inc(): void }>();
   readonly #outChildren = new Map<string, { inc(): void }>();
 
@@ -33,10 +34,20 @@ export class PodMetrics {
       // 1 ms event-loop monitoring precision: the default 10 ms hides the jitter we care about.
       collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 1 });
     }
-    this.connections = new Gauge({ name: "switchboard_connections", help: "Open WebSocket connections.", registers: [r] });
-    this.sessions = new Gauge({ name: "switchboard_sessions", help: "Sessions, attached or waiting to resume.", registers: [r] });
-    this.rooms = new Gauge({ name: "switchboard_rooms", help: "Rooms with at least one member.", registers: [r] });
-    this.calls = new Gauge({ name: "switchboard_calls", help: "Calls not yet ended.", registers: [r] });
+    const sources = this.#sources;
+    const live = (name: string, help: string, read: keyof LiveCounts) =>
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(sources.current?.[read]() ?? 0);
+        },
+      });
+    this.connections = live("switchboard_connections", "Open WebSocket connections.", "connections");
+    this.sessions = live("switchboard_sessions", "Sessions, attached or waiting to resume.", "sessions");
+    this.rooms = live("switchboard_rooms", "Rooms with at least one member.", "rooms");
+    this.calls = live("switchboard_calls", "Calls not yet ended.", "calls");
     this.ready = new Gauge({ name: "switchboard_ready", help: "1 when the pod accepts new sockets.", registers: [r] });
     this.ringVersion = new Gauge({ name: "switchboard_ring_version", help: "Ring version this pod applied.", registers: [r] });
     this.#messagesIn = new Counter({
@@ -77,6 +88,11 @@ export class PodMetrics {
     });
   }
 
+  /** Where the live gauges read their values at scrape time (no bookkeeping on the hot path). */
+  observe(counts: LiveCounts): void {
+    this.#sources.current = counts;
+  }
+
   messageIn(type: string): void {
     child(this.#inChildren, this.#messagesIn, type).inc();
   }
@@ -93,6 +109,14 @@ export class PodMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** Readers of the live gauges. */
+export interface LiveCounts {
+  connections(): number;
+  sessions(): number;
+  rooms(): number;
+  calls(): number;
 }
 
 function child(cache: Map<string, { inc(): void }>, counter: Counter<"type">, type: string): { inc(): void } {

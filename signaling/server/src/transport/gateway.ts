@@ -194,7 +194,6 @@ export class Gateway {
       onOverflow: (c) => this.#closeFor(c, "SIG_ERR_SLOW_CONSUMER", "slow-consumer", Date.now()),
     });
     this.#connections.add(conn);
-    metrics.connections.set(this.#connections.size);
     this.#armHandshakeTimer(conn);
     ws.on("message", (data, isBinary) => this.#onMessage(conn, data as Buffer, isBinary));
     ws.on("pong", () => conn.markAlive());
@@ -209,7 +208,6 @@ export class Gateway {
       this.#connections.delete(conn);
       this.#terminateAt.delete(conn);
       if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer);
-      metrics.connections.set(this.#connections.size);
       metrics.closes.labels(String(code)).inc();
       const wasOpen = conn.state !== "closed";
       conn.state = "closed";

@@ -1,0 +1,532 @@
+import {
+  PROTOCOL_VERSION,
+  decodeServerMessage,
+  type AppData,
+  type ClientMessage,
+  type IceCandidate,
+  type Meta,
+  type ServerMessage,
+  type ServerMessageOf,
+  type ServerMessageType,
+} from "@switchboard/protocol";
+import { Emitter } from "./emitter.ts";
+import { SwitchboardError } from "./errors.ts";
+
+/** The subset of the standard WebSocket API the SDK uses (browsers' and Node's global WebSocket). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+/** A WebSocket constructor. */
+export type WebSocketFactory = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Options of {@link SwitchboardClient}. */
+export interface ClientOptions {
+  /** `wss://host/v1/ws`; several URLs are tried in turn on reconnect. */
+  readonly url: string | readonly string[];
+  /** The token, or a function returning a fresh one (called on connect, refresh and expiry). */
+  readonly token: string | (() => string | Promise<string>);
+  /** A stable device id (e.g. kept in localStorage). */
+  readonly device?: string;
+  /** WebSocket implementation. @default globalThis.WebSocket */
+  readonly WebSocket?: WebSocketFactory;
+  /** Reply timeout of requests. @default 10000 */
+  readonly requestTimeoutMs?: number;
+  /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. @default 250 */
+  readonly reconnectInitialDelayMs?: number;
+  /** @default 10000 */
+  readonly reconnectMaxDelayMs?: number;
+  /** How often acknowledgements are sent when events arrived. @default 500 */
+  readonly ackIntervalMs?: number;
+  /** Rejoin rooms automatically when a session could not be resumed. @default true */
+  readonly autoRejoin?: boolean;
+}
+
+/** Connection state of the client. */
+export type ClientState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
+type Welcome = ServerMessageOf<"welcome">;
+type Joined = ServerMessageOf<"joined">;
+
+/** Events of {@link SwitchboardClient}: one per server event type, plus lifecycle events. */
+export type ClientEvents = { [K in ServerMessageType]: ServerMessageOf<K> } & {
+  state: ClientState;
+  /** A new session started (first connect, or after the old one could not be resumed). */
+  session: Welcome;
+  /** The session was resumed after a reconnect; `replayCount` missed events were replayed. */
+  resumed: ServerMessageOf<"resumed">;
+  /** The old session could not be resumed; rooms are rejoined (when autoRejoin) with fresh snapshots. */
+  "session-lost": { reason: string };
+  /** A room was rejoined after the session was lost. */
+  rejoined: Joined;
+  /** The socket closed; `willReconnect` tells whether the client goes on. */
+  disconnected: { code: number; reason: string; willReconnect: boolean };
+  /** An error not tied to a request (e.g. rate limiting of a fire-and-forget message). */
+  "server-error": ServerMessageOf<"error">;
+};
+
+/** Relay target: a peer in a room, or the other party of a call. */
+export type RelayTarget = { readonly room: string; readonly to: string } | { readonly callId: string };
+
+interface Pending {
+  readonly message: ClientMessage & { id: string };
+  readonly resolve: (m: ServerMessage) => void;
+  readonly reject: (e: SwitchboardError) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+  /** The socket generation it was last written to (0 = not yet written). */
+  sentOn: number;
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CLOSE_CODES = new Set([4001, 4002, 4004, 4009, 4012, 4013]);
+/** The close code the client uses when it drops a socket to reconnect (keeps the session). */
+export const CLIENT_RECONNECT_CLOSE_CODE = 4000;
+
+/**
+ * The Switchboard SDK: one session over a WebSocket that survives network drops. Requests return
+ * promises settled by the server's reply (or a timeout); events arrive in order, exactly once,
+ * across reconnects (the client acknowledges what it processed and resumes from there). Uses only
+ * the standard WebSocket API, so it runs in browsers and in Node 22+.
+ */
+export class SwitchboardClient extends Emitter<ClientEvents> {
+  readonly #o: ClientOptions;
+  readonly #WS: WebSocketFactory;
+  #ws: WebSocketLike | null = null;
+  #generation = 0;
+  #state: ClientState = "idle";
+  #welcome: Welcome | null = null;
+  #lastSeq = 0;
+  #ackedSeq = 0;
+  #replayLeft = 0;
+  #nextId = 1;
+  readonly #pending = new Map<string, Pending>();
+  /** Rooms joined, with their metadata, for rejoining after a lost session. */
+  readonly #rooms = new Map<string, Meta>();
+  #attempt = 0;
+  #urlIndex = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  #ackTimer: ReturnType<typeof setInterval> | null = null;
+  #pingTimer: ReturnType<typeof setInterval> | null = null;
+  #lastFrameAtMs = 0;
+  /** Set between a failed resume and the next welcome: rooms must be rejoined. */
+  #sessionLost = false;
+  #connectWaiters: Array<{ resolve: (w: Welcome) => void; reject: (e: SwitchboardError) => void }> = [];
+
+  constructor(options: ClientOptions) {
+    super();
+    this.#o = options;
+    const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+    if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket");
+    this.#WS = WS;
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** The session's welcome (ids, limits, ICE servers), once connected. */
+  get session(): Welcome | null {
+    return this.#welcome;
+  }
+
+  /** The highest event seq processed. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** Connects and opens a session; resolves with the welcome. */
+  connect(): Promise<Welcome> {
+    if (this.#state === "open" && this.#welcome) return Promise.resolve(this.#welcome);
+    const p = new Promise<Welcome>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
+    if (this.#state === "idle" || this.#state === "closed") {
+      this.#setState("connecting");
+      this.#open();
+    }
+    return p;
+  }
+
+  /** Ends the session (`bye`) and closes the socket; pending requests reject. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === "closed") return;
+    const ws = this.#ws;
+    if (ws && ws.readyState === 1 && this.#state === "open") {
+      try {
+        ws.send(JSON.stringify({ type: "bye" }));
+      } catch {
+        // the socket is going away anyway
+      }
+    }
+    this.#shutdown(new SwitchboardError("SIG_CLIENT_CLOSED", "client closed", { retryable: false }));
+    ws?.close(1000, "bye");
+  }
+
+  /** Sends any client message with a fresh `id` and resolves the server's reply to it. */
+  request<R extends ServerMessage = ServerMessage>(message: ClientMessage): Promise<R> {
+    if (this.#state === "closed") return Promise.reject(new SwitchboardError("SIG_CLIENT_CLOSED", "client closed", { retryable: false }));
+    const id = `c${this.#nextId++}`;
+    const msg = { ...message, id } as ClientMessage & { id: string };
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new SwitchboardError("SIG_CLIENT_TIMEOUT", `no reply to ${msg.type} in time`));
+      }, this.#o.requestTimeoutMs ?? 10_000);
+      const pending: Pending = { message: msg, resolve: resolve as (m: ServerMessage) => void, reject, timer, sentOn: 0 };
+      this.#pending.set(id, pending);
+      if (this.#state === "open" && this.#replayLeft === 0) this.#write(pending);
+    });
+  }
+
+  /** Joins a room; resolves the snapshot (self and the other peers). */
+  async join(room: string, meta: Meta = {}): Promise<Joined> {
+    const joined = await this.request<Joined>({ type: "join", room, meta });
+    this.#rooms.set(room, meta);
+    return joined;
+  }
+
+  async leave(room: string): Promise<void> {
+    await this.request({ type: "leave", room });
+    this.#rooms.delete(room);
+  }
+
+  async update(room: string, meta: Meta): Promise<void> {
+    await this.request({ type: "update", room, meta });
+    if (this.#rooms.has(room)) this.#rooms.set(room, meta);
+  }
+
+  /** Relays an SDP offer; resolves once the server has delivered it to the target's stream. */
+  async sendOffer(target: RelayTarget, sdp: string): Promise<void> {
+    await this.request({ type: "offer", ...target, sdp });
+  }
+
+  async sendAnswer(target: RelayTarget, sdp: string): Promise<void> {
+    await this.request({ type: "answer", ...target, sdp });
+  }
+
+  async sendCandidate(target: RelayTarget, candidate: IceCandidate): Promise<void> {
+    await this.request({ type: "candidate", ...target, candidate });
+  }
+
+  async sendEndOfCandidates(target: RelayTarget): Promise<void> {
+    await this.request({ type: "end-of-candidates", ...target });
+  }
+
+  /** Asks the other side to make a new offer (e.g. an ICE restart from the polite side). */
+  async requestRenegotiation(target: RelayTarget, iceRestart = false): Promise<void> {
+    await this.request({ type: "renegotiate", ...target, iceRestart });
+  }
+
+  async broadcast(room: string, data: AppData): Promise<void> {
+    await this.request({ type: "broadcast", room, data });
+  }
+
+  async message(room: string, to: string, data: AppData): Promise<void> {
+    await this.request({ type: "message", room, to, data });
+  }
+
+  /** Calls a user: every live device of theirs rings. Resolves the call id and device count. */
+  async invite(userId: string, meta: Meta = {}): Promise<{ callId: string; devices: number }> {
+    const r = await this.request<ServerMessageOf<"call-trying">>({ type: "call-invite", to: userId, meta });
+    return { callId: r.callId, devices: r.devices };
+  }
+
+  async ringing(callId: string): Promise<void> {
+    await this.request({ type: "call-ringing", callId });
+  }
+
+  async accept(callId: string): Promise<void> {
+    await this.request({ type: "call-accept", callId });
+  }
+
+  async confirm(callId: string): Promise<void> {
+    await this.request({ type: "call-confirm", callId });
+  }
+
+  async reject(callId: string, reason: "declined" | "busy" = "declined"): Promise<void> {
+    await this.request({ type: "call-reject", callId, reason });
+  }
+
+  async dismiss(callId: string): Promise<void> {
+    await this.request({ type: "call-dismiss", callId });
+  }
+
+  async cancel(callId: string): Promise<void> {
+    await this.request({ type: "call-cancel", callId });
+  }
+
+  async hangup(callId: string): Promise<void> {
+    await this.request({ type: "call-hangup", callId });
+  }
+
+  /** Sends a fresh token (from `options.token` when not given); resolves the new ICE servers. */
+  async refresh(token?: string): Promise<ServerMessageOf<"refreshed">> {
+    return this.request<ServerMessageOf<"refreshed">>({ type: "refresh", token: token ?? (await this.#token()) });
+  }
+
+  /** Drops the socket (as a network failure would) to exercise resume. For tests and demos. */
+  simulateDrop(): void {
+    this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "simulated drop");
+  }
+
+  #open(): void {
+    const urls = typeof this.#o.url === "string" ? [this.#o.url] : this.#o.url;
+    const url = urls[this.#urlIndex % urls.length] as string;
+    const generation = ++this.#generation;
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WS(url, "switchboard.v1");
+    } catch (err) {
+      this.#scheduleReconnect(new SwitchboardError("SIG_CLIENT_CLOSED", `cannot open ${url}`, { cause: err }));
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => {
+      if (generation !== this.#generation) return;
+      void this.#handshake(ws);
+    };
+    ws.onmessage = (ev) => {
+      if (generation !== this.#generation) return;
+      this.#lastFrameAtMs = Date.now();
+      this.#onFrame(String(ev.data));
+    };
+    ws.onclose = (ev) => {
+      if (generation !== this.#generation) return;
+      this.#onClose(ev.code, ev.reason);
+    };
+    ws.onerror = () => {
+      // onclose follows and decides what to do
+    };
+  }
+
+  async #handshake(ws: WebSocketLike): Promise<void> {
+    const token = await this.#token().catch(() => undefined);
+    if (ws !== this.#ws) return;
+    const w = this.#welcome;
+    if (w) {
+      ws.send(JSON.stringify({ type: "resume", v: PROTOCOL_VERSION, sessionId: w.sessionId, resumeToken: w.resumeToken, lastSeq: this.#lastSeq, ...(token ? { token } : {}) }));
+    } else {
+      ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
+    }
+  }
+
+  async #token(): Promise<string> {
+    const t = this.#o.token;
+    return typeof t === "string" ? t : await t();
+  }
+
+  #onFrame(text: string): void {
+    const decoded = decodeServerMessage(text);
+    if (!decoded.ok) return; // a newer server may send types this SDK does not know: skip them
+    const m = decoded.message;
+    if ("seq" in m && typeof m.seq === "number") {
+      if (m.seq <= this.#lastSeq) return;
+      if (m.seq !== this.#lastSeq + 1) {
+        // A hole in the stream must never be papered over: reconnect and resume from what we have.
+        this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "sequence gap");
+        return;
+      }
+      this.#lastSeq = m.seq;
+    }
+    switch (m.type) {
+      case "welcome":
+        return this.#onWelcome(m);
+      case "resumed":
+        return this.#onResumed(m);
+      case "resume-failed":
+        return this.#onResumeFailed(m.reason);
+      case "pong":
+        return;
+      case "reconnect":
+        setTimeout(() => this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "server asked to reconnect"), m.afterMs);
+        break;
+      case "token-expiring":
+        void this.refresh().catch(() => undefined);
+        break;
+      default:
+        break;
+    }
+    if ("id" in m && typeof m.id === "string") {
+      const pending = this.#pending.get(m.id);
+      if (pending) {
+        this.#pending.delete(m.id);
+        clearTimeout(pending.timer);
+        if (m.type === "error") pending.reject(new SwitchboardError(m.code as never, m.message, { retryable: m.retryable, field: m.field }));
+        else pending.resolve(m);
+      }
+    } else if (m.type === "error") {
+      if (this.#state !== "open" && this.#state !== "reconnecting") this.#failConnect(new SwitchboardError(m.code as never, m.message, { retryable: m.retryable }));
+      else this.emit("server-error", m);
+    }
+    this.emit(m.type, m as never);
+    if (this.#replayLeft > 0 && "seq" in m && --this.#replayLeft === 0) this.#afterReplay();
+  }
+
+  #onWelcome(w: Welcome): void {
+    const lostSession = this.#sessionLost;
+    this.#sessionLost = false;
+    this.#welcome = w;
+    this.#lastSeq = 0;
+    this.#ackedSeq = 0;
+    this.#attempt = 0;
+    this.#goLive(w.heartbeatIntervalMs);
+    this.emit("session", w);
+    for (const { resolve } of this.#connectWaiters.splice(0)) resolve(w);
+    if (lostSession && this.#o.autoRejoin !== false) {
+      for (const [room, meta] of [...this.#rooms]) {
+        this.request<Joined>({ type: "join", room, meta }).then(
+          (joined) => this.emit("rejoined", joined),
+          () => this.#rooms.delete(room),
+        );
+      }
+    }
+    this.#flushUnsent();
+  }
+
+  #onResumed(r: ServerMessageOf<"resumed">): void {
+    this.#attempt = 0;
+    this.#replayLeft = r.replayCount;
+    this.#goLive((this.#welcome as Welcome).heartbeatIntervalMs);
+    this.emit("resumed", r);
+    if (r.replayCount === 0) this.#afterReplay();
+  }
+
+  /** After the replay, requests written to an older socket that got no reply never reached the server: send them again. */
+  #afterReplay(): void {
+    for (const p of this.#pending.values()) if (p.sentOn !== this.#generation) this.#write(p);
+  }
+
+  #onResumeFailed(reason: string): void {
+    this.#sessionLost = true;
+    this.emit("session-lost", { reason });
+    for (const p of [...this.#pending.values()]) {
+      if (p.sentOn !== 0) {
+        this.#pending.delete(p.message.id);
+        clearTimeout(p.timer);
+        p.reject(new SwitchboardError("SIG_CLIENT_SESSION_LOST", `session lost (${reason}) before the reply`));
+      }
+    }
+    this.#welcome = null;
+    this.#lastSeq = 0;
+    void this.#handshakeAfterLoss();
+  }
+
+  async #handshakeAfterLoss(): Promise<void> {
+    const ws = this.#ws;
+    if (!ws) return;
+    const token = await this.#token().catch(() => undefined);
+    if (ws !== this.#ws) return;
+    // The rooms are rejoined when the new welcome arrives.
+    ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
+  }
+
+  #goLive(heartbeatIntervalMs: number): void {
+    this.#setState("open");
+    this.#lastFrameAtMs = Date.now();
+    this.#stopTimers();
+    this.#ackTimer = setInterval(() => this.#sendAck(), this.#o.ackIntervalMs ?? 500);
+    // Browsers answer WebSocket pings but cannot see them: an app-level ping lets the client
+    // notice a dead connection itself.
+    this.#pingTimer = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws || ws.readyState !== 1) return;
+      if (Date.now() - this.#lastFrameAtMs > heartbeatIntervalMs * 2) {
+        this.#ws = null;
+        this.#generation++;
+        ws.close(CLIENT_RECONNECT_CLOSE_CODE, "no traffic");
+        this.#onClose(1006, "no traffic");
+        return;
+      }
+      ws.send(JSON.stringify({ type: "ping", ts: Date.now() }));
+    }, heartbeatIntervalMs);
+    unref(this.#ackTimer);
+    unref(this.#pingTimer);
+  }
+
+  #sendAck(): void {
+    if (this.#lastSeq > this.#ackedSeq && this.#ws?.readyState === 1 && this.#state === "open") {
+      this.#ackedSeq = this.#lastSeq;
+      this.#ws.send(JSON.stringify({ type: "ack", seq: this.#lastSeq }));
+    }
+  }
+
+  #flushUnsent(): void {
+    for (const p of this.#pending.values()) if (p.sentOn === 0) this.#write(p);
+  }
+
+  #write(p: Pending): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1) return;
+    p.sentOn = this.#generation;
+    const ack = this.#lastSeq > this.#ackedSeq ? this.#lastSeq : undefined;
+    if (ack !== undefined) this.#ackedSeq = ack;
+    ws.send(JSON.stringify(ack === undefined ? p.message : { ...p.message, ack }));
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#stopTimers();
+    this.#ws = null;
+    if (this.#state === "closed") return;
+    const fatal = FATAL_CLOSE_CODES.has(code);
+    this.emit("disconnected", { code, reason, willReconnect: !fatal });
+    if (fatal) {
+      const err = new SwitchboardError("SIG_CLIENT_CLOSED", `closed by server: ${code} ${reason}`, { retryable: false });
+      this.#shutdown(err);
+      return;
+    }
+    this.#scheduleReconnect(null);
+  }
+
+  #scheduleReconnect(_cause: SwitchboardError | null): void {
+    this.#setState("reconnecting");
+    const initial = this.#o.reconnectInitialDelayMs ?? 250;
+    const max = this.#o.reconnectMaxDelayMs ?? 10_000;
+    const capped = Math.min(max, initial * 2 ** this.#attempt);
+    // Jitter spreads a crowd of clients that lost the same pod (no reconnect storm).
+    const delay = this.#attempt === 0 ? Math.random() * initial : capped / 2 + (Math.random() * capped) / 2;
+    this.#attempt += 1;
+    this.#urlIndex += 1;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      this.#open();
+    }, delay);
+  }
+
+  #failConnect(err: SwitchboardError): void {
+    if (this.#connectWaiters.length === 0) return;
+    for (const { reject } of this.#connectWaiters.splice(0)) reject(err);
+  }
+
+  #shutdown(err: SwitchboardError): void {
+    this.#setState("closed");
+    this.#stopTimers();
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.#pending.clear();
+    this.#failConnect(err);
+  }
+
+  #stopTimers(): void {
+    if (this.#ackTimer) clearInterval(this.#ackTimer);
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    this.#ackTimer = null;
+    this.#pingTimer = null;
+  }
+
+  #setState(state: ClientState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit("state", state);
+  }
+}
+
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}

@@ -1,0 +1,164 @@
+import type { IceCandidate } from "@switchboard/protocol";
+import type { RelayTarget, SwitchboardClient } from "./client.ts";
+
+/** How a {@link PerfectNegotiator} sends its signals (usually through {@link SwitchboardClient}). */
+export interface NegotiationSignals {
+  description(desc: RTCSessionDescriptionInit): Promise<void>;
+  candidate(candidate: IceCandidate): Promise<void>;
+  endOfCandidates(): Promise<void>;
+}
+
+/** Options of {@link PerfectNegotiator}. */
+export interface NegotiatorOptions {
+  readonly pc: RTCPeerConnection;
+  /** The polite side yields on offer collisions (in calls: the callee). */
+  readonly polite: boolean;
+  readonly signals: NegotiationSignals;
+  /** Drops local candidates for which this returns false (tests keep loopback only). */
+  readonly filterCandidate?: (c: RTCIceCandidateInit) => boolean;
+  /** Reports errors of the negotiation (they never throw out of event handlers). */
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * The "perfect negotiation" pattern (W3C WebRTC §10.7): either side may renegotiate at any time;
+ * on an offer collision the impolite side ignores the incoming offer and the polite side rolls
+ * back and answers. Trickle ICE both ways, with end-of-candidates; `restartIce()` for ICE restarts.
+ */
+export class PerfectNegotiator {
+  readonly #o: NegotiatorOptions;
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #answerPending = false;
+  #closed = false;
+
+  constructor(options: NegotiatorOptions) {
+    this.#o = options;
+    const { pc } = options;
+    pc.onnegotiationneeded = () => void this.#negotiate();
+    pc.onicecandidate = ({ candidate }) => {
+      if (this.#closed) return;
+      if (!candidate || candidate.candidate === "") {
+        void options.signals.endOfCandidates().catch((e: unknown) => this.#error(e));
+        return;
+      }
+      const init = candidate.toJSON();
+      if (options.filterCandidate && !options.filterCandidate(init)) return;
+      void options.signals
+        .candidate({
+          candidate: init.candidate ?? "",
+          sdpMid: init.sdpMid ?? null,
+          sdpMLineIndex: init.sdpMLineIndex ?? null,
+          usernameFragment: init.usernameFragment ?? null,
+        })
+        .catch((e: unknown) => this.#error(e));
+    };
+  }
+
+  /** Handles a remote offer or answer. */
+  async handleDescription(desc: RTCSessionDescriptionInit): Promise<void> {
+    const { pc, polite } = this.#o;
+    try {
+      const readyForOffer = !this.#makingOffer && (pc.signalingState === "stable" || this.#answerPending);
+      const offerCollision = desc.type === "offer" && !readyForOffer;
+      this.#ignoreOffer = !polite && offerCollision;
+      if (this.#ignoreOffer) return;
+      this.#answerPending = desc.type === "answer";
+      await pc.setRemoteDescription(desc); // rolls back a local offer implicitly when polite
+      this.#answerPending = false;
+      if (desc.type === "offer") {
+        await pc.setLocalDescription();
+        const local = pc.localDescription;
+        if (local) await this.#o.signals.description({ type: local.type, sdp: local.sdp });
+      }
+    } catch (err) {
+      this.#error(err);
+    }
+  }
+
+  /** Handles a remote candidate (ignored while an ignored offer's candidates trickle in). */
+  async handleCandidate(candidate: IceCandidate): Promise<void> {
+    try {
+      await this.#o.pc.addIceCandidate(candidate as RTCIceCandidateInit);
+    } catch (err) {
+      if (!this.#ignoreOffer) this.#error(err);
+    }
+  }
+
+  /** Handles the remote end-of-candidates marker. */
+  async handleEndOfCandidates(): Promise<void> {
+    try {
+      await this.#o.pc.addIceCandidate();
+    } catch (err) {
+      if (!this.#ignoreOffer) this.#error(err);
+    }
+  }
+
+  /** Starts an ICE restart (a new offer with fresh credentials follows). */
+  restartIce(): void {
+    this.#o.pc.restartIce();
+  }
+
+  /** Detaches the handlers; the peer connection is the caller's to close. */
+  close(): void {
+    this.#closed = true;
+    this.#o.pc.onnegotiationneeded = null;
+    this.#o.pc.onicecandidate = null;
+  }
+
+  async #negotiate(): Promise<void> {
+    if (this.#closed) return;
+    const { pc } = this.#o;
+    try {
+      this.#makingOffer = true;
+      await pc.setLocalDescription();
+      const local = pc.localDescription;
+      if (local) await this.#o.signals.description({ type: local.type, sdp: local.sdp });
+    } catch (err) {
+      this.#error(err);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  #error(err: unknown): void {
+    this.#o.onError?.(err);
+  }
+}
+
+/**
+ * Wires a {@link PerfectNegotiator} to a client for one remote party: signals go out as
+ * offer/answer/candidate/end-of-candidates to `target`, and the matching events from that party
+ * come back in. A `renegotiate` event with `iceRestart` triggers an ICE restart. Returns the
+ * negotiator and a function that unsubscribes everything.
+ */
+export function negotiateWith(
+  client: SwitchboardClient,
+  target: RelayTarget,
+  options: Omit<NegotiatorOptions, "signals">,
+): { negotiator: PerfectNegotiator; detach: () => void } {
+  const negotiator = new PerfectNegotiator({
+    ...options,
+    signals: {
+      description: (d) => (d.type === "offer" ? client.sendOffer(target, d.sdp ?? "") : client.sendAnswer(target, d.sdp ?? "")),
+      candidate: (c) => client.sendCandidate(target, c),
+      endOfCandidates: () => client.sendEndOfCandidates(target),
+    },
+  });
+  const fromParty = (e: { room?: string | undefined; callId?: string | undefined; from: string }): boolean =>
+    "callId" in target ? e.callId === target.callId : e.room === target.room && e.from === target.to;
+  const offs = [
+    client.on("offer", (e) => fromParty(e) && void negotiator.handleDescription({ type: "offer", sdp: e.sdp })),
+    client.on("answer", (e) => fromParty(e) && void negotiator.handleDescription({ type: "answer", sdp: e.sdp })),
+    client.on("candidate", (e) => fromParty(e) && void negotiator.handleCandidate(e.candidate)),
+    client.on("end-of-candidates", (e) => fromParty(e) && void negotiator.handleEndOfCandidates()),
+    client.on("renegotiate", (e) => fromParty(e) && e.iceRestart === true && negotiator.restartIce()),
+  ];
+  return {
+    negotiator,
+    detach: () => {
+      for (const off of offs) off();
+      negotiator.close();
+    },
+  };
+}
