@@ -14,7 +14,10 @@ export interface NegotiatorOptions {
   /** The polite side yields on offer collisions (in calls: the callee). */
   readonly polite: boolean;
   readonly signals: NegotiationSignals;
-  /** Drops local candidates for which this returns false (tests keep loopback only). */
+  /**
+   * Drops local candidates for which this returns false, both trickled ones and the `a=candidate`
+   * lines of outgoing descriptions (tests keep loopback only).
+   */
   readonly filterCandidate?: (c: RTCIceCandidateInit) => boolean;
   /** Reports errors of the negotiation (they never throw out of event handlers). */
   readonly onError?: (err: unknown) => void;
@@ -68,8 +71,7 @@ export class PerfectNegotiator {
       this.#answerPending = false;
       if (desc.type === "offer") {
         await pc.setLocalDescription();
-        const local = pc.localDescription;
-        if (local) await this.#o.signals.description({ type: local.type, sdp: local.sdp });
+        await this.#sendLocalDescription();
       }
     } catch (err) {
       this.#error(err);
@@ -112,13 +114,25 @@ export class PerfectNegotiator {
     try {
       this.#makingOffer = true;
       await pc.setLocalDescription();
-      const local = pc.localDescription;
-      if (local) await this.#o.signals.description({ type: local.type, sdp: local.sdp });
+      await this.#sendLocalDescription();
     } catch (err) {
       this.#error(err);
     } finally {
       this.#makingOffer = false;
     }
+  }
+
+  async #sendLocalDescription(): Promise<void> {
+    const local = this.#o.pc.localDescription;
+    if (!local) return;
+    const filter = this.#o.filterCandidate;
+    const sdp = filter
+      ? local.sdp
+          .split("\r\n")
+          .filter((line) => !line.startsWith("a=candidate:") || filter({ candidate: line.slice(2) }))
+          .join("\r\n")
+      : local.sdp;
+    await this.#o.signals.description({ type: local.type, sdp });
   }
 
   #error(err: unknown): void {

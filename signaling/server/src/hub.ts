@@ -298,6 +298,17 @@ export class Hub {
     return true;
   }
 
+  /**
+   * Administrator disconnect: closes the session's socket (1012) but keeps the session, so the
+   * client resumes (on this pod or another) with nothing lost. For rebalancing and tests.
+   */
+  disconnect(peerId: string): boolean {
+    const session = this.sessions.byPeerId(peerId);
+    if (!session?.socket) return false;
+    session.socket.close(1012, "disconnected by administrator");
+    return true;
+  }
+
   /** Closes a room for everyone in it. */
   closeRoom(roomId: string, reason: string): number {
     const members = this.rooms.close(roomId, reason);

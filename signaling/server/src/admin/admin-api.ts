@@ -22,6 +22,7 @@ const KickBody = z.object({
  * | GET | /admin/rooms/:room | the peers of a room |
  * | DELETE | /admin/rooms/:room | closes the room for everyone |
  * | POST | /admin/peers/:peerId/kick | ends that session; body `{ban?: "room"\|"service", room?, banMs?}` |
+ * | POST | /admin/peers/:peerId/disconnect | closes its socket (1012); the session stays resumable |
  *
  * Returns false when the path is not an admin path (the caller routes on).
  */
@@ -53,6 +54,9 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
       const kicked = hub.kick(parts[2] as string, { ...(opts.room === undefined ? {} : { room: opts.room }), ...(opts.ban === undefined ? {} : { ban: opts.ban }), ...(opts.banMs === undefined ? {} : { banMs: opts.banMs }) }, Date.now());
       if (!kicked) throw new SignalingError("SIG_ERR_PEER_NOT_FOUND", "no such peer");
       sendJson(res, 200, { kicked: true });
+    } else if (parts[1] === "peers" && parts.length === 4 && parts[3] === "disconnect" && req.method === "POST") {
+      if (!hub.disconnect(parts[2] as string)) throw new SignalingError("SIG_ERR_PEER_NOT_FOUND", "no such connected peer");
+      sendJson(res, 200, { disconnected: true });
     } else {
       sendJson(res, 404, { code: "NOT_FOUND", message: "no such admin route" });
     }
