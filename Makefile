@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE := node_modules/.bin/node
 
-.PHONY: help install run test unit e2e bench lint typecheck cluster-build cluster-up cluster-down
+.PHONY: help install run test test-deps unit e2e bench lint typecheck cluster-build cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,7 +16,10 @@ install: node_modules/.bin/node ## install dependencies (Node 24 comes from the 
 run: install ## run one pod in memory on http://127.0.0.1:8080 with the demo page (insecure dev auth)
 	npm run dev
 
-test: install ## typecheck, lint, unit and e2e tests
+test-deps: ## install chromium/coturn/redis/nats when missing and start Redis and NATS
+	scripts/install-test-deps.sh
+
+test: install test-deps ## typecheck, lint, unit, browser and e2e tests
 	npm test
 
 unit: install ## unit tests only
@@ -30,3 +33,25 @@ typecheck: install
 
 lint: install
 	npm run lint
+
+# Local Kubernetes control plane (e2e/cluster, docs/local-kubernetes.md).
+CLUSTER_RUN := $(HOME)/.cache/switchboard/cluster/run
+.PHONY: cluster-env cluster-status cluster-test
+
+cluster-build: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, helm once per machine (~/.cache/switchboard); install Prometheus
+	bash e2e/cluster/build.sh
+
+cluster-up: install cluster-build ## start the local control plane on 127.0.1.1; then: eval "$$(make -s cluster-env)"
+	bash e2e/cluster/up.sh
+
+cluster-down: ## stop the local control plane and its pods (state kept; PURGE=1 deletes it)
+	bash e2e/cluster/down.sh $(if $(PURGE),--purge)
+
+cluster-env: ## print the exports (KUBECONFIG, PATH with kubectl and helm) for the running local cluster
+	@cat $(CLUSTER_RUN)/env
+
+cluster-status: ## show the local cluster's nodes and pods
+	@source $(CLUSTER_RUN)/env && kubectl get nodes,pods -A -o wide
+
+cluster-test: install cluster-build ## run the local control plane's own tests
+	$(NODE) --test --test-concurrency=1 'e2e/src/cluster/**/*.test.ts'

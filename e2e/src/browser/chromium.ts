@@ -62,6 +62,7 @@ export interface DemoSnapshot {
   incoming: { callId: string; from: string } | null;
   lastCallEnd: string | null;
   chatReceived: string[];
+  iceErrors: number[];
   peers: Array<{ key: string; ice: string; connection: string; chat: string; remoteTracks: string[]; localUfrag: string | null }>;
 }
 
@@ -84,5 +85,6 @@ export async function waitForSnapshot(page: Page, predicate: (s: DemoSnapshot) =
     if (predicate(last)) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`condition not reached in ${timeoutMs} ms; last snapshot: ${JSON.stringify(last)}`);
+  const log = await page.evaluate(() => (window as unknown as { demo: { log: string[] } }).demo.log.slice(-20));
+  throw new Error(`condition not reached in ${timeoutMs} ms; last snapshot: ${JSON.stringify(last)}\npage log:\n${log.join("\n")}`);
 }

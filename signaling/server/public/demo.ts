@@ -37,6 +37,8 @@ interface ActiveCall {
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const logLines: string[] = [];
 const chatReceived: string[] = [];
+/** Error codes reported by ICE servers (401 = TURN refused the credentials). */
+const iceErrors: number[] = [];
 const peers = new Map<string, Peer>();
 let client: SwitchboardClient | null = null;
 let localStream: MediaStream | null = null;
@@ -116,6 +118,10 @@ async function startPeer(key: string, target: RelayTarget, polite: boolean, labe
     log(`${label}: ${e.track.kind} track arrived`);
   };
   pc.oniceconnectionstatechange = () => log(`${label}: ICE ${pc.iceConnectionState}`);
+  pc.onicecandidateerror = (e) => {
+    iceErrors.push(e.errorCode);
+    log(`${label}: ICE server error ${e.errorCode} ${e.errorText} (${e.url})`);
+  };
   const { negotiator, detach } = negotiateWith(c, target, {
     pc,
     polite,
@@ -193,7 +199,14 @@ async function connect(user: string): Promise<void> {
     if (call?.callId !== e.callId) return;
     call.state = "accepted";
     setCallState("connecting…");
-    void c.confirm(e.callId).catch((err: Error) => log(`confirm failed: ${err.message}`));
+    void c.confirm(e.callId).then(
+      () => {
+        if (call?.callId !== e.callId) return;
+        call.state = "active";
+        setCallState("in call");
+      },
+      (err: Error) => log(`confirm failed: ${err.message}`),
+    );
     call.peerKey = `call:${e.callId}`;
     void startPeer(call.peerKey, { callId: e.callId }, e.polite, "callee");
   });
@@ -293,6 +306,7 @@ function snapshot(): object {
     incoming,
     lastCallEnd,
     chatReceived: [...chatReceived],
+    iceErrors: [...iceErrors],
     peers: [...peers.values()].map((p) => ({
       key: p.key,
       ice: p.pc.iceConnectionState,
@@ -308,10 +322,11 @@ async function selectedCandidatePairs(): Promise<Array<{ local: string; remote: 
   const out: Array<{ local: string; remote: string; localType: string }> = [];
   for (const peer of peers.values()) {
     const stats = await peer.pc.getStats();
-    stats.forEach((s: { type: string; state?: string; nominated?: boolean; localCandidateId?: string; remoteCandidateId?: string }) => {
-      if (s.type !== "candidate-pair" || s.state !== "succeeded" || !s.nominated) return;
-      const local = stats.get(s.localCandidateId ?? "") as { address?: string; candidateType?: string } | undefined;
-      const remote = stats.get(s.remoteCandidateId ?? "") as { address?: string } | undefined;
+    stats.forEach((s: { type: string; selectedCandidatePairId?: string }) => {
+      if (s.type !== "transport" || !s.selectedCandidatePairId) return;
+      const pair = stats.get(s.selectedCandidatePairId) as { localCandidateId?: string; remoteCandidateId?: string } | undefined;
+      const local = stats.get(pair?.localCandidateId ?? "") as { address?: string; candidateType?: string } | undefined;
+      const remote = stats.get(pair?.remoteCandidateId ?? "") as { address?: string } | undefined;
       out.push({ local: local?.address ?? "", remote: remote?.address ?? "", localType: local?.candidateType ?? "" });
     });
   }
