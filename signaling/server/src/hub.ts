@@ -388,13 +388,21 @@ export class Hub {
 
   #relay(session: Session, msg: RelayMessage, receivedAtMs: number): void {
     this.#require(session, "signal");
-    const fields = relayFields(msg);
-    if (msg.callId !== undefined) {
-      this.calls.relay(deviceOf(session), msg.callId, msg.type, fields);
-    } else {
-      const room = msg.room as string;
-      const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
-      this.rooms.sendTo(room, session.peerId, msg.to as string, msg.type, json);
+    const span = tracer.startSpan("switchboard.relay", { attributes: { "switchboard.type": msg.type } });
+    try {
+      const fields = relayFields(msg);
+      if (msg.callId !== undefined) {
+        this.calls.relay(deviceOf(session), msg.callId, msg.type, fields);
+      } else {
+        const room = msg.room as string;
+        const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
+        this.rooms.sendTo(room, session.peerId, msg.to as string, msg.type, json);
+      }
+    } catch (err) {
+      span.setAttribute("switchboard.error", (err as SignalingError).code ?? "SIG_ERR_INTERNAL");
+      throw err;
+    } finally {
+      span.end();
     }
     this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
     this.#reply(session, msg.id);
