@@ -1,0 +1,94 @@
+import type { BusConsumer, BusHandler, BusMessage, ClusterBus } from "./bus.ts";
+import { subjectMatches } from "./subjects.ts";
+
+/** Options of {@link MemoryBus}. */
+export interface MemoryBusOptions {
+  /** Redelivery delay after a handler failure. @default 100 */
+  readonly retryDelayMs?: number;
+}
+
+interface ConsumerState {
+  readonly filter: string;
+  /** Highest stream sequence acknowledged. */
+  ackFloor: number;
+}
+
+/**
+ * The bus in one process: a single ordered stream in memory. Several pods in one test process can
+ * share one instance. Same contract as the JetStream bus (see bus.contract.test.ts).
+ */
+export class MemoryBus implements ClusterBus {
+  readonly #messages: BusMessage[] = [];
+  readonly #consumers = new Map<string, ConsumerState>();
+  readonly #wakers = new Set<() => void>();
+  readonly #running = new Set<{ stop(): Promise<void> }>();
+  readonly #retryDelayMs: number;
+  #closed = false;
+
+  constructor(options: MemoryBusOptions = {}) {
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  async publish(subject: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<number> {
+    if (this.#closed) throw new Error("bus closed");
+    const streamSeq = this.#messages.length + 1;
+    this.#messages.push({ subject, data, headers: { ...headers }, streamSeq });
+    for (const wake of [...this.#wakers]) wake();
+    return streamSeq;
+  }
+
+  async consume(name: string, filter: string, handler: BusHandler): Promise<BusConsumer> {
+    let state = this.#consumers.get(name);
+    if (!state) {
+      state = { filter, ackFloor: 0 };
+      this.#consumers.set(name, state);
+    }
+    const consumer = state;
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    const loop = (async () => {
+      while (!stopped && !this.#closed) {
+        const next = this.#messages.find((m) => m.streamSeq > consumer.ackFloor && subjectMatches(consumer.filter, m.subject));
+        if (!next) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            this.#wakers.add(resolve);
+          });
+          if (wake) this.#wakers.delete(wake);
+          continue;
+        }
+        try {
+          await handler(next);
+          consumer.ackFloor = next.streamSeq;
+        } catch {
+          await new Promise((r) => setTimeout(r, this.#retryDelayMs));
+        }
+      }
+    })();
+    const running = {
+      stop: async () => {
+        stopped = true;
+        wake?.();
+        await loop;
+      },
+    };
+    this.#running.add(running);
+    return {
+      stop: async () => {
+        this.#running.delete(running);
+        await running.stop();
+      },
+    };
+  }
+
+  async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
+    return this.#messages.filter((m) => m.streamSeq >= fromSeq && subjectMatches(filter, m.subject));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#running].map((r) => r.stop()));
+    this.#running.clear();
+  }
+}

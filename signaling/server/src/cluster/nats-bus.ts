@@ -1,0 +1,188 @@
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, nanos, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import type { BusConsumer, BusHandler, BusMessage, ClusterBus } from "./bus.ts";
+
+/** Options of {@link NatsBus.connect}. */
+export interface NatsBusOptions {
+  /** NATS servers, e.g. `nats://127.0.0.1:4222`. */
+  readonly servers: string | string[];
+  /** Stream name (one per cluster). */
+  readonly stream: string;
+  /** Subjects the stream stores (e.g. `sb.<cluster>.>`). */
+  readonly subjects: string[];
+  /** How long messages are kept; at least the resume window. */
+  readonly maxAgeMs: number;
+  /** `file` survives a NATS restart; `memory` is faster. @default "file" */
+  readonly storage?: "file" | "memory";
+  /** Redelivery delay after a handler failure. @default 200 */
+  readonly retryDelayMs?: number;
+  /** Connection name shown by the NATS server. */
+  readonly name?: string;
+}
+
+/**
+ * The bus on NATS JetStream: one stream (created or updated idempotently at connect, limits
+ * retention so takeover can re-read), durable pull consumers with explicit acks, publishes that
+ * resolve on the stream's ack.
+ */
+export class NatsBus implements ClusterBus {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #o: NatsBusOptions;
+  readonly #consumers = new Set<{ stop(): Promise<void> }>();
+  #closed: Promise<void> | null = null;
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBusOptions) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = jetstream(nc);
+    this.#o = options;
+  }
+
+  /** Connects, and creates or updates the stream. Rejects when NATS or JetStream is unavailable. */
+  static async connect(options: NatsBusOptions): Promise<NatsBus> {
+    const nc = await connect({
+      servers: options.servers,
+      name: options.name ?? "switchboard",
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 250,
+      timeout: 2000,
+    });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2000 });
+      const config = {
+        name: options.stream,
+        subjects: options.subjects,
+        retention: RetentionPolicy.Limits,
+        storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+        max_age: nanos(options.maxAgeMs),
+      };
+      try {
+        await jsm.streams.add(config);
+      } catch {
+        await jsm.streams.update(options.stream, { subjects: config.subjects, max_age: config.max_age });
+      }
+      return new NatsBus(nc, jsm, options);
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<number> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    const ack = await this.#js.publish(subject, data, { headers: h, timeout: 2000 });
+    return ack.seq;
+  }
+
+  async consume(name: string, filter: string, handler: BusHandler): Promise<BusConsumer> {
+    const stream = this.#o.stream;
+    try {
+      await this.#jsm.consumers.info(stream, name);
+    } catch {
+      await this.#jsm.consumers.add(stream, {
+        durable_name: name,
+        filter_subject: filter,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: 1,
+        ack_wait: nanos(30_000),
+      });
+    }
+    const consumer = await this.#js.consumers.get(stream, name);
+    const retryDelayMs = this.#o.retryDelayMs ?? 200;
+    let messages: ConsumerMessages | null = null;
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        try {
+          messages = await consumer.consume({ max_messages: 64 });
+          for await (const m of messages) {
+            const msg: BusMessage = { subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq };
+            try {
+              await handler(msg);
+              m.ack();
+            } catch {
+              // Redeliver later, in order (max_ack_pending 1 keeps the order).
+              m.nak(retryDelayMs);
+            }
+            if (stopped) break;
+          }
+        } catch {
+          if (!stopped) await new Promise((r) => setTimeout(r, retryDelayMs));
+        }
+      }
+    })();
+    const running = {
+      stop: async () => {
+        stopped = true;
+        messages?.stop();
+        await loop;
+      },
+    };
+    this.#consumers.add(running);
+    return {
+      stop: async () => {
+        this.#consumers.delete(running);
+        await running.stop();
+      },
+    };
+  }
+
+  async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
+    // An ephemeral consumer with a single filter subject (servers before 2.10 know no other kind).
+    const ci = await this.#jsm.consumers.add(this.#o.stream, {
+      filter_subject: filter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, fromSeq),
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(30_000),
+      mem_storage: true,
+    });
+    const consumer = await this.#js.consumers.get(this.#o.stream, ci.name);
+    const out: BusMessage[] = [];
+    // The consumer knows how many stored messages match: fetch exactly those, never wait for more.
+    let remaining = ci.num_pending;
+    try {
+      while (remaining > 0) {
+        const batch = await consumer.fetch({ max_messages: Math.min(256, remaining), expires: 2000 });
+        let got = 0;
+        for await (const m of batch) {
+          got += 1;
+          remaining -= 1;
+          out.push({ subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq });
+        }
+        if (got === 0) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all([...this.#consumers].map((c) => c.stop()));
+      this.#consumers.clear();
+      await this.#nc.drain().catch(() => this.#nc.close());
+    })();
+    return this.#closed;
+  }
+
+  /** Deletes the stream (tests clean up their own streams). */
+  async deleteStream(): Promise<void> {
+    await this.#jsm.streams.delete(this.#o.stream).catch(() => undefined);
+  }
+}
+
+function headersOf(h: { keys(): string[]; get(k: string): string } | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const k of h.keys()) out[k] = h.get(k);
+  return out;
+}
