@@ -61,7 +61,8 @@ function isAddress(value: string): boolean {
     return port >= 1 && port <= 65_535;
   }
   // Only absolute http(s)/ws(s) URLs with a host: anything else is almost surely a typo.
-  return URL.canParse(value) && URL_SCHEMES.has(new URL(value).protocol) && new URL(value).host !== "";
+  const url = URL.parse(value);
+  return url !== null && URL_SCHEMES.has(url.protocol) && url.host !== "";
 }
 
 /** One ring member: a pod. */

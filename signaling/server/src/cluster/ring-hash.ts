@@ -56,17 +56,12 @@ export function murmur3(bytes: Uint8Array, seed: number): number {
   for (; i < end; i += 4) {
     h = mixH(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
   }
-  let k = 0;
-  switch (len & 3) {
-    case 3:
-      k ^= bytes[i + 2]! << 16;
-    // falls through
-    case 2:
-      k ^= bytes[i + 1]! << 8;
-    // falls through
-    case 1:
-      k ^= bytes[i]!;
-      h ^= mixK(k);
+  const rest = len & 3;
+  if (rest !== 0) {
+    let k = bytes[i]!;
+    if (rest > 1) k |= bytes[i + 1]! << 8;
+    if (rest > 2) k |= bytes[i + 2]! << 16;
+    h ^= mixK(k);
   }
   return fmix(h ^ len);
 }
@@ -99,26 +94,13 @@ export function murmur3String(text: string, seed: number): number {
     wide |= c0 | c1 | c2 | c3;
     h = mixH(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
-  let k = 0;
-  switch (len & 3) {
-    case 3: {
-      const c = text.charCodeAt(i + 2);
-      wide |= c;
-      k ^= c << 16;
-    }
-    // falls through
-    case 2: {
-      const c = text.charCodeAt(i + 1);
-      wide |= c;
-      k ^= c << 8;
-    }
-    // falls through
-    case 1: {
-      const c = text.charCodeAt(i);
-      wide |= c;
-      k ^= c;
-      h ^= mixK(k);
-    }
+  const rest = len & 3;
+  if (rest !== 0) {
+    const c0 = text.charCodeAt(i);
+    const c1 = rest > 1 ? text.charCodeAt(i + 1) : 0;
+    const c2 = rest > 2 ? text.charCodeAt(i + 2) : 0;
+    wide |= c0 | c1 | c2;
+    h ^= mixK(c0 | (c1 << 8) | (c2 << 16));
   }
   if (wide > 0x7f) return murmur3(encoder.encode(text), seed);
   return fmix(h ^ len);
@@ -142,8 +124,9 @@ export function roomHash(roomId: string): number {
  * `a`, `b` = MurmurHash3 x86_32 of the UTF-8 name with the two {@link MEMBER_HASH_SEEDS}. Tokens
  * depend on the member's name only, never on the other members, which is what makes the ring
  * consistent: a member joining or leaving moves only the rooms it takes or gives up. The 64-bit
- * name hash keeps two names from sharing a whole token set; the vnode index goes first so that
- * two members' token sequences are not shifted copies of one another.
+ * name hash keeps two names from sharing a whole token set (with 32 bits, 1 000 names would
+ * collide once in ~9 000 clusters). The vnode index goes first so that all 64 bits reach every
+ * token: hashed after the name, they would first be squeezed into one 32-bit state.
  *
  * @param name the member's name
  * @param count how many tokens (the ring's vnodes per member)

@@ -1,27 +1,39 @@
 /**
  * The consistent-hash ring that maps a room to its owner pod.
  *
- * Scheme: a classic token ring (Karger et al.; Cortex/Mimir, Envoy's ring hash). Each ACTIVE
- * member puts {@link DEFAULT_RING_VNODES} virtual nodes ("tokens") on a 32-bit circle at positions
- * that depend only on its name ({@link memberTokens}); a room belongs to the member whose token is
- * the first at or after the room's hash ({@link roomHash}), wrapping around. Because tokens depend
- * on nothing but the name:
+ * Scheme: a token ring (Karger et al.; Cortex/Mimir, Envoy's ring hash) with nearest-token
+ * ownership. Each ACTIVE member puts {@link DEFAULT_RING_VNODES} virtual nodes ("tokens") on a
+ * 32-bit circle at positions that depend only on its name ({@link memberTokens}). A room belongs
+ * to the member with the token nearest to the room's hash ({@link roomHash}) in either direction
+ * around the circle; on an exact tie the token at or after the hash wins, and two members on one
+ * position go to the name that sorts first.
  *
- * - adding a member moves only the rooms it takes (about 1/(N+1) of them) and all to it;
+ * The owner is the member that minimises "distance from the room to my nearest token", a score
+ * that each member computes from its own tokens alone. Hence:
+ *
+ * - adding a member moves only the rooms it takes (about 1/(N+1) of them), all to it;
  * - removing a member (or taking it out of ACTIVE) moves only its own rooms;
  * - the owner does not depend on the order of members in the document.
  *
- * Why so many vnodes: a member's share is the sum of its arcs, whose relative spread is about
- * 1/sqrt(vnodes). With 1 000 members the largest share is about 3.3 standard deviations above the
- * mean, so max/mean ≈ 1 + 3.3 * sqrt(1/vnodes + members/rooms): 1.11 at 1 024 vnodes, 1.08 at
- * 2 048 and 1.06 at 4 096 with 10 M rooms. 4 096 keeps the worst member under 1.10 with margin for
- * unlucky name sets (see `ring-bench.ts` for measured figures). Maglev tables balance better but
- * also move rooms between members that stay, and jump hash can only remove the last member, so
- * neither fits a handoff that must move as little as possible.
+ * Why nearest rather than the usual successor: a member's share is the sum of its tokens' cells.
+ * With successor ownership a cell is one gap between random tokens (relative spread
+ * 1/sqrt(vnodes)); with nearest ownership it is half of two independent gaps, which halves the
+ * variance, so the same balance needs half the tokens, half the memory and half the build. With
+ * 1 000 members the largest share sits about 3.3 standard deviations above the mean, so
+ * max/mean ≈ 1 + 3.3 × sqrt(0.5/vnodes + members/rooms): with 10 M rooms, 1.08 at 1 024 vnodes
+ * per member and 1.06 at 2 048, where 1.10 is over 5 standard deviations away, so unlucky name
+ * sets stay under it too. The plain successor ring needs 4 096 vnodes for that; DESIGN §8's md5
+ * ring reaches only 1.10 at 1 024. `ring-bench.ts` prints measured figures.
  *
- * Cost: 6 bytes per token plus a 4-byte bucket index entry per ~4 tokens, i.e. about 28 MB and a
- * build of a few hundred milliseconds for 1 000 members; build once per ring version. A lookup is
- * one MurmurHash3 of the room id, one bucket read and a short scan (no search, no allocation).
+ * Not chosen: Maglev balances better but also moves rooms between members that stay; jump hash
+ * can only remove the last member; rendezvous hashing costs O(members) per lookup; bounded loads
+ * need shared state; multi-probe hashing needs several probes per lookup for the same balance.
+ *
+ * Cost: 8 bytes per token plus a 4-byte index entry per 4-8 tokens: about 17 MB for 1 000
+ * members at 2 048 vnodes, built in a few hundred milliseconds once per ring version (the build
+ * blocks the event loop that long; keep the previous ring until the new one is built). A lookup
+ * is one MurmurHash3 of the room id, one index read and a short scan of adjacent entries: no
+ * search, no allocation, nothing cached per room.
  *
  * @module
  */
@@ -29,12 +41,91 @@ import { memberTokens, roomHash } from "./ring-hash.ts";
 import type { RingDocument, RingMember } from "./ring-document.ts";
 
 /** Virtual nodes per member when the document does not say; see the module comment for why. */
-export const DEFAULT_RING_VNODES = 4096;
+export const DEFAULT_RING_VNODES = 2048;
 
-// Aim for about this many tokens per bucket of the lookup index: a scan of a few adjacent
-// Uint32s costs less than a binary search over millions and the index stays a quarter the size.
+/**
+ * Most tokens (ACTIVE members × vnodes) a ring may hold: 2²⁵, i.e. 268 MB of tables. A document
+ * that passes the schema can still ask for more (10 000 members × 16 384 vnodes); refuse it
+ * rather than exhaust the heap.
+ */
+export const MAX_RING_TOKENS = 2 ** 25;
+
+// Aim for 4-8 tokens per bucket of the lookup index: a scan of a few adjacent entries costs
+// less than a binary search over millions, and the index stays small enough to stay in cache.
 const TOKENS_PER_BUCKET = 4;
 const MAX_INDEX_BITS = 24;
+
+/** The lookup tables of a ring; see {@link buildTable}. */
+interface RingTable {
+  /**
+   * Pairs `[token, owner]`: token positions strictly ascending, owner the index of the member in
+   * name order. Interleaved so that a lookup's tokens and owners share cache lines.
+   */
+  readonly entries: Uint32Array;
+  /** `bucketStart[b]` is the pair index of the first token whose top bits are ≥ b; one extra entry at the end. */
+  readonly bucketStart: Uint32Array;
+  /** 32 minus the index bits: `hash >>> shift` is the bucket. */
+  readonly shift: number;
+}
+
+/**
+ * Builds the sorted token table of members (given in name order). O(members × vnodes): tokens
+ * are uniform, so a counting sort on their top bits leaves buckets of a few entries, finished by
+ * insertion sort; the same counts become the lookup index.
+ */
+function buildTable(names: readonly string[], vnodes: number): RingTable {
+  const tokenCount = names.length * vnodes;
+  const indexBits = Math.max(1, Math.min(MAX_INDEX_BITS, Math.floor(Math.log2(Math.max(2, tokenCount / TOKENS_PER_BUCKET)))));
+  const bucketCount = 2 ** indexBits;
+  const shift = 32 - indexBits;
+
+  const raw = new Uint32Array(tokenCount);
+  names.forEach((name, index) => memberTokens(name, vnodes, raw, index * vnodes));
+
+  const counts = new Uint32Array(bucketCount + 1);
+  for (let i = 0; i < tokenCount; i++) counts[(raw[i]! >>> shift) + 1]!++;
+  for (let b = 1; b <= bucketCount; b++) counts[b]! += counts[b - 1]!;
+  const next = counts.slice(0, bucketCount);
+  const entries = new Uint32Array(2 * tokenCount);
+  // Filled in member order, so equal tokens sit in ascending owner index, and the stable
+  // insertion sort below keeps them so.
+  for (let i = 0; i < tokenCount; i++) {
+    const token = raw[i]!;
+    const at = 2 * next[token >>> shift]!++;
+    entries[at] = token;
+    entries[at + 1] = Math.floor(i / vnodes);
+  }
+  for (let b = 0; b < bucketCount; b++) {
+    const start = 2 * counts[b]!;
+    const end = 2 * counts[b + 1]!;
+    for (let i = start + 2; i < end; i += 2) {
+      const token = entries[i]!;
+      const owner = entries[i + 1]!;
+      let j = i - 2;
+      for (; j >= start && entries[j]! > token; j -= 2) {
+        entries[j + 2] = entries[j]!;
+        entries[j + 3] = entries[j + 1]!;
+      }
+      entries[j + 2] = token;
+      entries[j + 3] = owner;
+    }
+  }
+
+  // Two members on one position (about T²/2³³ of them: a few hundred at 2 M tokens): the one
+  // whose name sorts first keeps it, whatever the document order; the other copy could never
+  // win, so drop it and keep positions strictly ascending for the lookup.
+  let unique = 0;
+  for (let i = 0; i < tokenCount; i++) {
+    if (unique > 0 && entries[2 * i] === entries[2 * unique - 2]) continue;
+    entries[2 * unique] = entries[2 * i]!;
+    entries[2 * unique + 1] = entries[2 * i + 1]!;
+    unique++;
+  }
+  const bucketStart = new Uint32Array(bucketCount + 1);
+  for (let i = 0; i < unique; i++) bucketStart[(entries[2 * i]! >>> shift) + 1]!++;
+  for (let b = 1; b <= bucketCount; b++) bucketStart[b]! += bucketStart[b - 1]!;
+  return { entries: unique === tokenCount ? entries : entries.slice(0, 2 * unique), bucketStart, shift };
+}
 
 function byName(a: RingMember, b: RingMember): number {
   // Code-unit order, not locale order: every pod must sort the same way.
@@ -59,95 +150,42 @@ export class HashRing {
   readonly activeMembers: readonly RingMember[];
 
   readonly #byName: ReadonlyMap<string, RingMember>;
-  /** Token positions, ascending; equal positions in ascending owner index. */
-  readonly #tokens: Uint32Array;
-  /** `#owners[i]` is the index in `activeMembers` of the member that put `#tokens[i]`. */
-  readonly #owners: Uint16Array;
-  /** `#bucketStart[b]` is the index of the first token whose top bits are ≥ b; one extra entry at the end. */
+  readonly #entries: Uint32Array;
   readonly #bucketStart: Uint32Array;
-  /** 32 minus the index bits: `hash >>> #shift` is the bucket. */
   readonly #shift: number;
 
   /**
    * Builds the ring of one document version.
    *
    * @param doc a validated document (see `parseRingDocument`)
+   * @throws {RangeError} when vnodes is not a positive integer or the ring would exceed
+   *   {@link MAX_RING_TOKENS}
    */
   constructor(doc: RingDocument) {
     this.version = doc.version;
     this.vnodes = doc.vnodes ?? DEFAULT_RING_VNODES;
+    if (!Number.isInteger(this.vnodes) || this.vnodes < 1) throw new RangeError(`ring vnodes must be a positive integer, got ${this.vnodes}`);
     this.members = Object.freeze(doc.members.map((m) => Object.freeze({ ...m })).sort(byName));
     this.activeMembers = Object.freeze(this.members.filter((m) => m.state === "ACTIVE"));
     this.#byName = new Map(this.members.map((m) => [m.name, m]));
 
-    const memberCount = this.activeMembers.length;
-    const tokenCount = memberCount * this.vnodes;
-    const indexBits = Math.max(1, Math.min(MAX_INDEX_BITS, Math.floor(Math.log2(Math.max(2, tokenCount / TOKENS_PER_BUCKET)))));
-    const bucketCount = 2 ** indexBits;
-    const shift = 32 - indexBits;
-
-    const raw = new Uint32Array(tokenCount);
-    this.activeMembers.forEach((m, index) => memberTokens(m.name, this.vnodes, raw, index * this.vnodes));
-
-    // Counting sort on the top bits (tokens are uniform, so buckets are small and even), which
-    // also yields the lookup index; then insertion sort inside each bucket.
-    // Counting sort on the top bits (tokens are uniform, so buckets are small and even), then an
-    // insertion sort inside each bucket. Filled in member order, so equal tokens sit in ascending
-    // owner index and the stable insertion sort keeps them so.
-    const counts = new Uint32Array(bucketCount + 1);
-    for (let i = 0; i < tokenCount; i++) counts[(raw[i]! >>> shift) + 1]!++;
-    for (let b = 1; b <= bucketCount; b++) counts[b]! += counts[b - 1]!;
-    const next = counts.slice(0, bucketCount);
-    const sorted = new Uint32Array(tokenCount);
-    const sortedOwners = new Uint16Array(tokenCount);
-    for (let i = 0; i < tokenCount; i++) {
-      const token = raw[i]!;
-      const at = next[token >>> shift]!++;
-      sorted[at] = token;
-      sortedOwners[at] = Math.floor(i / this.vnodes);
+    const tokenCount = this.activeMembers.length * this.vnodes;
+    if (tokenCount > MAX_RING_TOKENS) {
+      throw new RangeError(`ring too large: ${this.activeMembers.length} ACTIVE members × ${this.vnodes} vnodes > ${MAX_RING_TOKENS} tokens`);
     }
-    for (let b = 0; b < bucketCount; b++) {
-      const start = counts[b]!;
-      const end = counts[b + 1]!;
-      for (let i = start + 1; i < end; i++) {
-        const token = sorted[i]!;
-        const owner = sortedOwners[i]!;
-        let j = i - 1;
-        while (j >= start && sorted[j]! > token) {
-          sorted[j + 1] = sorted[j]!;
-          sortedOwners[j + 1] = sortedOwners[j]!;
-          j--;
-        }
-        sorted[j + 1] = token;
-        sortedOwners[j + 1] = owner;
-      }
-    }
-
-    // Two members on one position (about T²/2³³ of them: a few hundred at 2 M tokens): the one
-    // whose name sorts first keeps it, whatever the document order, and the other copy could
-    // never win, so drop it and keep positions strictly ascending for the lookup.
-    let unique = 0;
-    for (let i = 0; i < tokenCount; i++) {
-      if (unique > 0 && sorted[i] === sorted[unique - 1]) continue;
-      sorted[unique] = sorted[i]!;
-      sortedOwners[unique] = sortedOwners[i]!;
-      unique++;
-    }
-    const tokens = sorted.slice(0, unique);
-    const owners = sortedOwners.slice(0, unique);
-    const bucketStart = new Uint32Array(bucketCount + 1);
-    for (let i = 0; i < unique; i++) bucketStart[(tokens[i]! >>> shift) + 1]!++;
-    for (let b = 1; b <= bucketCount; b++) bucketStart[b]! += bucketStart[b - 1]!;
-    this.#tokens = tokens;
-    this.#owners = owners;
-    this.#bucketStart = bucketStart;
-    this.#shift = shift;
+    const table = buildTable(
+      this.activeMembers.map((m) => m.name),
+      this.vnodes,
+    );
+    this.#entries = table.entries;
+    this.#bucketStart = table.bucketStart;
+    this.#shift = table.shift;
     Object.freeze(this);
   }
 
   /**
-   * The member that owns a room: the ACTIVE member whose token is the first at or after the
-   * room's hash. Deterministic across processes; allocation-free for ASCII room ids.
+   * The member that owns a room: the ACTIVE member with the token nearest to the room's hash.
+   * Deterministic across processes and versions; allocation-free for ASCII room ids.
    *
    * @param roomId the room id
    * @returns the owner, or undefined when no member is ACTIVE
@@ -171,20 +209,20 @@ export class HashRing {
   }
 
   #ownerIndexOfHash(hash: number): number {
-    const tokens = this.#tokens;
-    const last = tokens.length - 1;
+    const entries = this.#entries;
+    const lastAt = entries.length - 2;
     const bucket = hash >>> this.#shift;
-    let next = this.#bucketStart[bucket]!;
-    const end = this.#bucketStart[bucket + 1]!;
-    while (next < end && tokens[next]! < hash) next++;
-    // Past the bucket, tokens[end] is the successor: every later token is above this bucket.
+    let nextAt = 2 * this.#bucketStart[bucket]!;
+    const endAt = 2 * this.#bucketStart[bucket + 1]!;
+    while (nextAt < endAt && entries[nextAt]! < hash) nextAt += 2;
+    // Past the bucket, the next entry is the successor: every later token is above this bucket.
     // Past the last token, wrap to the first; the predecessor wraps the other way.
-    if (next > last) next = 0;
-    const prev = next === 0 ? last : next - 1;
+    if (nextAt > lastAt) nextAt = 0;
+    const prevAt = nextAt === 0 ? lastAt : nextAt - 2;
     // Circular distances in 32-bit arithmetic; on a tie the successor wins.
-    const afterDistance = (tokens[next]! - hash) >>> 0;
-    const beforeDistance = (hash - tokens[prev]!) >>> 0;
-    return afterDistance <= beforeDistance ? this.#owners[next]! : this.#owners[prev]!;
+    const afterDistance = (entries[nextAt]! - hash) >>> 0;
+    const beforeDistance = (hash - entries[prevAt]!) >>> 0;
+    return afterDistance <= beforeDistance ? entries[nextAt + 1]! : entries[prevAt + 1]!;
   }
 
   /**
@@ -197,9 +235,9 @@ export class HashRing {
     return this.#byName.get(name);
   }
 
-  /** Number of tokens on the ring: ACTIVE members × vnodes. */
+  /** Number of distinct tokens on the ring: ACTIVE members × vnodes, less the few collisions. */
   get tokenCount(): number {
-    return this.#tokens.length;
+    return this.#entries.length / 2;
   }
 }
 
