@@ -1,0 +1,193 @@
+import { Redis, type RedisOptions } from "ioredis";
+import type { DeviceRecord, Directory, PresenceRecord, SessionRecord } from "./directory.ts";
+
+/** Options of {@link RedisDirectory}. */
+export interface RedisDirectoryOptions {
+  /** `redis://host:port/db` */
+  readonly url: string;
+  /** Every key starts with `sb:<cluster>:`. */
+  readonly cluster: string;
+  /** Extra ioredis options (tests shorten timeouts). */
+  readonly redis?: RedisOptions;
+}
+
+const CLAIM = `
+local prev = redis.call('GET', KEYS[1])
+local rec = cjson.decode(ARGV[1])
+rec['epoch'] = 1
+if prev then rec['epoch'] = cjson.decode(prev)['epoch'] + 1 end
+local s = cjson.encode(rec)
+redis.call('SET', KEYS[1], s, 'PX', ARGV[2])
+return {s, prev or ''}`;
+
+const REMOVE_IF_EPOCH = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if cjson.decode(cur)['epoch'] ~= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`;
+
+const ALLOW = `
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/** Hash fields carry their own expiry (Redis 7.0 has no per-field TTL); the key expires too. */
+interface Stamped<T> {
+  readonly v: T;
+  readonly exp: number;
+}
+
+/**
+ * The directory on Redis (ioredis). Keys: `sb:<c>:sess:<id>` (string, TTL),
+ * `sb:<c>:user:<user>` and `sb:<c>:room:<room>:presence` (hashes of stamped entries, key TTL),
+ * `sb:<c>:ring-applied` (hash), `sb:<c>:rl:<key>:<window>` (counters). Claims and conditional
+ * removal are single Lua scripts, so they are atomic.
+ */
+export class RedisDirectory implements Directory {
+  readonly redis: Redis;
+  readonly #prefix: string;
+  #closed: Promise<void> | null = null;
+
+  constructor(options: RedisDirectoryOptions) {
+    this.#prefix = `sb:${options.cluster}:`;
+    this.redis = new Redis(options.url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      connectTimeout: 2000,
+      commandTimeout: 2000,
+      // Capped exponential backoff with jitter.
+      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
+      ...options.redis,
+    });
+    this.redis.on("error", () => {
+      // Reported through failing commands (and the breaker that wraps them); the client reconnects.
+    });
+  }
+
+  /** Resolves once connected (rejects after `timeoutMs`). */
+  async ready(timeoutMs = 5000): Promise<void> {
+    if (this.redis.status === "ready") return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("redis not ready")), timeoutMs);
+      this.redis.once("ready", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async claimSession(record: Omit<SessionRecord, "epoch">, ttlMs: number): Promise<{ record: SessionRecord; previous: SessionRecord | null }> {
+    const [next, prev] = (await this.redis.eval(CLAIM, 1, this.#key("sess", record.sessionId), JSON.stringify(record), String(ttlMs))) as [string, string];
+    return { record: JSON.parse(next) as SessionRecord, previous: prev ? (JSON.parse(prev) as SessionRecord) : null };
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | null> {
+    const s = await this.redis.get(this.#key("sess", sessionId));
+    return s ? (JSON.parse(s) as SessionRecord) : null;
+  }
+
+  async refreshSessions(sessionIds: readonly string[], ttlMs: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    const p = this.redis.pipeline();
+    for (const id of sessionIds) p.pexpire(this.#key("sess", id), ttlMs);
+    await p.exec();
+  }
+
+  async removeSession(sessionId: string, epoch: number): Promise<boolean> {
+    return (await this.redis.eval(REMOVE_IF_EPOCH, 1, this.#key("sess", sessionId), String(epoch))) === 1;
+  }
+
+  async addDevice(userId: string, device: DeviceRecord, ttlMs: number): Promise<void> {
+    await this.#hset(this.#key("user", userId), device.sessionId, device, ttlMs);
+  }
+
+  async removeDevice(userId: string, sessionId: string): Promise<void> {
+    await this.redis.hdel(this.#key("user", userId), sessionId);
+  }
+
+  async devices(userId: string): Promise<DeviceRecord[]> {
+    return this.#hvalues<DeviceRecord>(this.#key("user", userId));
+  }
+
+  async setPresence(room: string, presence: PresenceRecord, ttlMs: number): Promise<void> {
+    await this.#hset(this.#presenceKey(room), presence.peerId, presence, ttlMs);
+  }
+
+  async removePresence(room: string, peerId: string): Promise<void> {
+    await this.redis.hdel(this.#presenceKey(room), peerId);
+  }
+
+  async presence(room: string): Promise<PresenceRecord[]> {
+    return this.#hvalues<PresenceRecord>(this.#presenceKey(room));
+  }
+
+  async reportRingVersion(pod: string, version: number, ttlMs: number): Promise<void> {
+    await this.#hset(`${this.#prefix}ring-applied`, pod, version, ttlMs);
+  }
+
+  async ringVersions(): Promise<Record<string, number>> {
+    const raw = await this.redis.hgetall(`${this.#prefix}ring-applied`);
+    const now = Date.now();
+    const out: Record<string, number> = {};
+    for (const [pod, s] of Object.entries(raw)) {
+      const st = JSON.parse(s) as Stamped<number>;
+      if (st.exp > now) out[pod] = st.v;
+    }
+    return out;
+  }
+
+  async allow(key: string, limit: number, windowMs: number): Promise<boolean> {
+    const slot = Math.floor(Date.now() / windowMs);
+    return (await this.redis.eval(ALLOW, 1, this.#key("rl", `${key}:${slot}`), String(limit), String(windowMs))) === 1;
+  }
+
+  /** Deletes every key of this cluster (tests). */
+  async deleteAll(): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.#prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length > 0) await this.redis.del(...keys);
+    } while (cursor !== "0");
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.redis.quit().then(
+      () => undefined,
+      () => this.redis.disconnect(),
+    );
+    return this.#closed;
+  }
+
+  #key(kind: string, id: string): string {
+    return `${this.#prefix}${kind}:${id}`;
+  }
+
+  #presenceKey(room: string): string {
+    return `${this.#prefix}room:${room}:presence`;
+  }
+
+  async #hset(key: string, field: string, value: unknown, ttlMs: number): Promise<void> {
+    const stamped: Stamped<unknown> = { v: value, exp: Date.now() + ttlMs };
+    // The key lives as long as its longest-lived field could (fields expire on read).
+    await this.redis.multi().hset(key, field, JSON.stringify(stamped)).pexpire(key, ttlMs, "GT").pexpire(key, ttlMs, "NX").exec();
+  }
+
+  async #hvalues<T>(key: string): Promise<T[]> {
+    const raw = await this.redis.hgetall(key);
+    const now = Date.now();
+    const out: T[] = [];
+    const stale: string[] = [];
+    for (const [field, s] of Object.entries(raw)) {
+      const st = JSON.parse(s) as Stamped<T>;
+      if (st.exp > now) out.push(st.v);
+      else stale.push(field);
+    }
+    if (stale.length > 0) await this.redis.hdel(key, ...stale);
+    return out;
+  }
+}
