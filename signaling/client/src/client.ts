@@ -84,6 +84,8 @@ interface Pending {
 
 /** Close codes after which reconnecting cannot help. */
 const FATAL_CLOSE_CODES = new Set([4001, 4002, 4004, 4009, 4012, 4013]);
+/** A connection that stayed up this long resets the reconnect backoff. */
+const STABLE_CONNECTION_MS = 5000;
 /** The close code the client uses when it drops a socket to reconnect (keeps the session). */
 export const CLIENT_RECONNECT_CLOSE_CODE = 4000;
 
@@ -108,6 +110,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** Rooms joined, with their metadata, for rejoining after a lost session. */
   readonly #rooms = new Map<string, Meta>();
   #attempt = 0;
+  /** When the current socket went live; the backoff resets only after a connection that lasted. */
+  #liveSinceMs = 0;
   #urlIndex = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #ackTimer: ReturnType<typeof setInterval> | null = null;
@@ -320,17 +324,15 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   #onFrame(text: string): void {
     const decoded = decodeServerMessage(text);
-    if (!decoded.ok) return; // a newer server may send types this SDK does not know: skip them
-    const m = decoded.message;
-    if ("seq" in m && typeof m.seq === "number") {
-      if (m.seq <= this.#lastSeq) return;
-      if (m.seq !== this.#lastSeq + 1) {
-        // A hole in the stream must never be papered over: reconnect and resume from what we have.
-        this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "sequence gap");
-        return;
-      }
-      this.#lastSeq = m.seq;
+    if (!decoded.ok) {
+      // A newer server may send types this SDK does not know: skip them, but keep their place in
+      // the stream, or the next event would look like a gap and the resume would replay it forever.
+      const seq = seqOf(text);
+      if (seq !== undefined && this.#takeSeq(seq) && this.#replayLeft > 0 && --this.#replayLeft === 0) this.#afterReplay();
+      return;
     }
+    const m = decoded.message;
+    if ("seq" in m && typeof m.seq === "number" && !this.#takeSeq(m.seq)) return;
     switch (m.type) {
       case "welcome":
         return this.#onWelcome(m);
@@ -365,13 +367,25 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (this.#replayLeft > 0 && "seq" in m && --this.#replayLeft === 0) this.#afterReplay();
   }
 
+  /** Advances the stream to `seq`; false for a repeat or a gap (the socket is then dropped to resume). */
+  #takeSeq(seq: number): boolean {
+    if (seq <= this.#lastSeq) return false;
+    if (seq !== this.#lastSeq + 1) {
+      // A hole in the stream must never be papered over: reconnect and resume from what we have.
+      this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "sequence gap");
+      return false;
+    }
+    this.#lastSeq = seq;
+    return true;
+  }
+
   #onWelcome(w: Welcome): void {
     const lostSession = this.#sessionLost;
     this.#sessionLost = false;
     this.#welcome = w;
     this.#lastSeq = 0;
     this.#ackedSeq = 0;
-    this.#attempt = 0;
+    this.#liveSinceMs = Date.now();
     this.#goLive(w.heartbeatIntervalMs);
     this.emit("session", w);
     for (const { resolve } of this.#connectWaiters.splice(0)) resolve(w);
@@ -387,10 +401,13 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   }
 
   #onResumed(r: ServerMessageOf<"resumed">): void {
-    this.#attempt = 0;
+    this.#liveSinceMs = Date.now();
     this.#replayLeft = r.replayCount;
-    this.#goLive((this.#welcome as Welcome).heartbeatIntervalMs);
+    const welcome = this.#welcome as Welcome;
+    this.#goLive(welcome.heartbeatIntervalMs);
     this.emit("resumed", r);
+    // connect() called while reconnecting waits for the session to be back, resumed or new.
+    for (const { resolve } of this.#connectWaiters.splice(0)) resolve(welcome);
     if (r.replayCount === 0) this.#afterReplay();
   }
 
@@ -482,6 +499,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   #scheduleReconnect(_cause: SwitchboardError | null): void {
     this.#setState("reconnecting");
+    // A pod that accepts and then drops us at once must not get a tight reconnect loop.
+    if (this.#liveSinceMs > 0 && Date.now() - this.#liveSinceMs >= STABLE_CONNECTION_MS) this.#attempt = 0;
+    this.#liveSinceMs = 0;
     const initial = this.#o.reconnectInitialDelayMs ?? 250;
     const max = this.#o.reconnectMaxDelayMs ?? 10_000;
     const capped = Math.min(max, initial * 2 ** this.#attempt);
@@ -524,6 +544,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (this.#state === state) return;
     this.#state = state;
     this.emit("state", state);
+  }
+}
+
+/** The `seq` of a frame the SDK could not decode, when it has one. */
+function seqOf(text: string): number | undefined {
+  try {
+    const seq = (JSON.parse(text) as { seq?: unknown } | null)?.seq;
+    return typeof seq === "number" && Number.isSafeInteger(seq) ? seq : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -240,22 +240,27 @@ export class Hub {
         this.#reply(session, msg.id);
         return;
       case "call-confirm":
+        this.#require(session, "call");
         this.calls.confirm(deviceOf(session), msg.callId);
         this.#reply(session, msg.id);
         return;
       case "call-reject":
+        this.#require(session, "call");
         this.calls.reject(deviceOf(session), msg.callId, msg.reason);
         this.#reply(session, msg.id);
         return;
       case "call-dismiss":
+        this.#require(session, "call");
         this.calls.dismiss(deviceOf(session), msg.callId);
         this.#reply(session, msg.id);
         return;
       case "call-cancel":
+        this.#require(session, "call");
         this.calls.cancel(deviceOf(session), msg.callId);
         this.#reply(session, msg.id);
         return;
       case "call-hangup":
+        this.#require(session, "call");
         this.calls.hangup(deviceOf(session), msg.callId, msg.reason);
         this.#reply(session, msg.id);
         return;
@@ -275,7 +280,7 @@ export class Hub {
     session.ended = true;
     for (const room of session.rooms) this.rooms.leave(room, session.peerId, reason);
     session.rooms.clear();
-    this.calls.sessionGone(session.id, session.calls);
+    this.calls.sessionGone(session.id, session.calls, reason === "closed" ? "hangup" : "connection-lost");
     session.calls.clear();
     this.sessions.remove(session);
   }
@@ -290,11 +295,15 @@ export class Hub {
     if (!session) return false;
     if (options.ban === "room" && options.room) this.rooms.ban(options.room, session.userId);
     if (options.ban === "service") this.#bannedUsers.set(session.userId, nowMs + (options.banMs ?? 24 * 3600_000));
-    this.#kicked.set(session.id, nowMs + this.#o.config.resumeWindowMs * 2);
-    const socket = session.socket;
-    this.endSession(session, "kicked");
+    // A service ban bars the user: every one of their sessions (devices) goes, not only this one.
+    const targets = options.ban === "service" ? [...this.sessions.devicesOf(session.userId)] : [session];
     const code = options.ban === "service" ? "SIG_ERR_BANNED" : "SIG_ERR_KICKED";
-    socket?.close(code === "SIG_ERR_BANNED" ? 4013 : 4012, code);
+    for (const target of targets) {
+      this.#kicked.set(target.id, nowMs + this.#o.config.resumeWindowMs * 2);
+      const socket = target.socket;
+      this.endSession(target, "kicked");
+      socket?.close(code === "SIG_ERR_BANNED" ? 4013 : 4012, code);
+    }
     return true;
   }
 
@@ -338,6 +347,11 @@ export class Hub {
     }
     for (const [id, until] of this.#kicked) if (until <= nowMs) this.#kicked.delete(id);
     for (const [user, until] of this.#bannedUsers) if (until <= nowMs) this.#bannedUsers.delete(user);
+  }
+
+  /** True while `userId` is banned from the whole service (an admin kick with `ban: "service"`). */
+  isBanned(userId: string): boolean {
+    return this.#bannedUsers.has(userId);
   }
 
   /** ICE servers for a user: ephemeral TURN credentials when a TURN secret is configured. */

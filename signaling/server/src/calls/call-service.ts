@@ -127,7 +127,7 @@ export class CallService {
     }
     // Call-level glare: the callee is already inviting this caller. The lower call id wins (ids
     // are time-ordered, so the older call); the other one ends as `replaced` for both sides.
-    const glare = this.#findInvite(calleeUserId, caller.userId);
+    const glare = this.#findInvite(calleeUserId, caller.userId, call);
     if (glare && glare.id < callId) {
       call.legs.clear(); // its devices were never rung
       this.#end(call, "replaced");
@@ -161,7 +161,8 @@ export class CallService {
     const leg = this.#leg(call, device);
     if (call.state === "answered" || call.state === "active") {
       if (call.accepted === leg) throw new SignalingError("SIG_ERR_CALL_STATE", "call already accepted by this device");
-      this.#endLeg(call, leg, "answered-elsewhere");
+      // A leg that was ringing at the accept has been told already; tell it only once.
+      if (leg.state !== "answered-elsewhere") this.#endLeg(call, leg, "answered-elsewhere");
       throw new SignalingError("SIG_ERR_CALL_STATE", "call answered elsewhere");
     }
     if (!LIVE_LEG.has(leg.state)) throw new SignalingError("SIG_ERR_CALL_STATE", `leg is ${leg.state}`);
@@ -205,7 +206,9 @@ export class CallService {
     }
     leg.state = "busy";
     this.#o.onMembership(leg.device.sessionId, callId, false);
-    if (!this.#anyLiveLeg(call)) this.#end(call, "busy");
+    // A dismissed device only silenced its ringer (Matrix "ignore"): the call rings on until the
+    // timeout rather than ending as busy.
+    if (!this.#anyLiveLeg(call) && !this.#anyDismissed(call)) this.#end(call, "busy");
   }
 
   /** A callee device stops ringing locally; nobody else is told. */
@@ -253,23 +256,26 @@ export class CallService {
     this.#o.deliver(target.sessionId, JSON.stringify({ type, callId, from: device.peerId, ...fields }), type);
   }
 
-  /** A session ended for good (bye, kick, resume window over): its calls and legs end. */
-  sessionGone(sessionId: string, callIds: Iterable<string>): void {
+  /**
+   * A session ended for good: its calls and legs end. `reason` is `hangup` when the client left on
+   * purpose (bye, clean close) and `connection-lost` when it vanished (resume window over, kick).
+   */
+  sessionGone(sessionId: string, callIds: Iterable<string>, reason: "hangup" | "connection-lost" = "connection-lost"): void {
     for (const callId of [...callIds]) {
       const call = this.#calls.get(callId);
       if (!call) continue;
       if (call.caller.sessionId === sessionId) {
-        this.#end(call, call.state === "inviting" || call.state === "ringing" ? "cancelled" : "connection-lost");
+        this.#end(call, call.state === "inviting" || call.state === "ringing" ? "cancelled" : reason);
         continue;
       }
       if (call.accepted?.device.sessionId === sessionId) {
-        this.#end(call, "connection-lost");
+        this.#end(call, reason);
         continue;
       }
       for (const leg of call.legs.values()) {
         if (leg.device.sessionId === sessionId && LIVE_LEG.has(leg.state)) leg.state = "gone";
       }
-      if ((call.state === "inviting" || call.state === "ringing") && !this.#anyLiveLeg(call)) this.#end(call, "unavailable");
+      if ((call.state === "inviting" || call.state === "ringing") && !this.#anyLiveLeg(call) && !this.#anyDismissed(call)) this.#end(call, "unavailable");
     }
   }
 
@@ -279,13 +285,14 @@ export class CallService {
   }
 
   #ringTimeout(call: Call): void {
-    for (const leg of call.legs.values()) if (LIVE_LEG.has(leg.state)) leg.state = "timed-out";
+    // #end marks the live legs timed-out as it tells them (rule 12: caller and every leg hear it).
     this.#end(call, "no-answer");
   }
 
-  #findInvite(callerUserId: string, calleeUserId: string): Call | undefined {
+  #findInvite(callerUserId: string, calleeUserId: string, except: Call): Call | undefined {
     for (const call of this.#calls.values()) {
       if (
+        call !== except &&
         call.caller.userId === callerUserId &&
         call.calleeUserId === calleeUserId &&
         (call.state === "inviting" || call.state === "ringing")
@@ -294,6 +301,11 @@ export class CallService {
       }
     }
     return undefined;
+  }
+
+  #anyDismissed(call: Call): boolean {
+    for (const leg of call.legs.values()) if (leg.state === "dismissed") return true;
+    return false;
   }
 
   #anyLiveLeg(call: Call): boolean {
