@@ -389,8 +389,10 @@ function toAuthError(err: unknown): SignalingError | undefined {
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return authFailed("token signature invalid", cause);
     case "ERR_JOSE_ALG_NOT_ALLOWED":
-    case "ERR_JOSE_NOT_SUPPORTED":
       return authFailed("token algorithm not allowed", cause);
+    case "ERR_JOSE_NOT_SUPPORTED":
+      // The alg was already allowed, so this is an unrecognised `crit` extension or the like.
+      return authFailed("token header not supported", cause);
     case "ERR_JWKS_NO_MATCHING_KEY":
       return authFailed("token signing key unknown", cause);
     case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
@@ -410,7 +412,11 @@ function toAuthError(err: unknown): SignalingError | undefined {
 function describe(err: unknown): { name: string; code?: string; stack?: string } {
   if (!(err instanceof Error)) return { name: typeof err };
   const code = (err as { code?: unknown }).code;
-  const frames = err.stack?.split("\n").slice(1).join("\n");
+  // Only the frames: a multi-line message would otherwise continue past the first line.
+  const frames = err.stack
+    ?.split("\n")
+    .filter((line) => line.startsWith("    at "))
+    .join("\n");
   return { name: err.name, ...(typeof code === "string" ? { code } : {}), ...(frames ? { stack: frames } : {}) };
 }
 

@@ -108,6 +108,8 @@ export interface JwksServer {
   readonly url: string;
   /** Replaces the served keys (key rotation). */
   setKeys(keys: readonly JWK[]): void;
+  /** Serves `body` verbatim instead of a JWKS (a misbehaving issuer). */
+  setBody(body: string): void;
   /** Requests served so far. */
   requests(): number;
   /** Stops the server (idempotent); later fetches fail with connection refused. */
@@ -115,19 +117,19 @@ export interface JwksServer {
 }
 
 /**
- * Starts a JWKS server; it is closed in `t.after`. With `hang`, it accepts requests and never
- * answers (for timeouts).
+ * Starts a JWKS server on `port` (default: any free port); it is closed in `t.after`. With `hang`,
+ * it accepts requests and never answers (for timeouts).
  */
-export async function startJwksServer(t: TestContext, keys: readonly JWK[], options: { hang?: boolean } = {}): Promise<JwksServer> {
-  let served: readonly JWK[] = keys;
+export async function startJwksServer(t: TestContext, keys: readonly JWK[], options: { hang?: boolean; port?: number } = {}): Promise<JwksServer> {
+  let body = JSON.stringify({ keys });
   let count = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     count++;
     if (options.hang) return;
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ keys: served }));
+    res.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -140,7 +142,8 @@ export async function startJwksServer(t: TestContext, keys: readonly JWK[], opti
   t.after(close);
   return {
     url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    setKeys: (next) => void (served = next),
+    setKeys: (next) => void (body = JSON.stringify({ keys: next })),
+    setBody: (next) => void (body = next),
     requests: () => count,
     close,
   };

@@ -17,9 +17,9 @@ export interface IssueTokenOptions {
   readonly kid?: string;
   readonly sub: string;
   /** Room glob patterns. @default [] (the claim is omitted) */
-  readonly rooms?: readonly string[];
+  readonly rooms?: readonly string[] | undefined;
   /** @default [] (the claim is omitted) */
-  readonly grants?: readonly Grant[];
+  readonly grants?: readonly Grant[] | undefined;
   readonly aud: string | readonly string[];
   readonly iss: string;
   /** Seconds from now until `exp`; negative gives an expired token; null omits `exp`. @default 3600 */
