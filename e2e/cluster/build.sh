@@ -3,6 +3,7 @@
 #   $SWITCHBOARD_CACHE/cluster/bin/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,helm}
 # from the pinned modules in go/*/go.mod, with the machine's Go toolchain and the Go module proxy.
 # Idempotent: skips when the binaries exist and were built from the same go.mod/go.sum files.
+# Also installs Debian's prometheus when it is missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,6 +27,14 @@ check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_pin helm helm.sh/helm/v3 "$HELM_VERSION"
 if grep -E '^\s+k8s.io/\S+ => ' "$here/go/kube/go.mod" | grep -vq " $KUBERNETES_STAGING_VERSION\$"; then
   echo "build.sh: go/kube/go.mod pins a staging module to a version other than $KUBERNETES_STAGING_VERSION" >&2; exit 1
+fi
+
+# Prometheus is Debian's package, not built: install it when missing (CI machines are root).
+if ! command -v prometheus > /dev/null; then
+  echo "installing Debian's prometheus"
+  if [[ $(id -u) == 0 ]]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends prometheus > /dev/null
 fi
 
 key="$( { cat "$here/VERSIONS" "$here"/go/*/go.mod "$here"/go/*/go.sum; "$go_bin" version; } | sha256sum | cut -d' ' -f1)"

@@ -32,8 +32,12 @@ daemons=(etcd kube-apiserver kube-controller-manager kube-scheduler node-agent p
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-# Prints the start time (clock ticks since boot) of a process, empty when it is gone.
-proc_start() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0; s="${s##*) }"; set -- $s; echo "${20}"; }
+# Prints the start time (clock ticks since boot) of a process, empty when it is gone (or a zombie).
+proc_start() {
+  local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  s="${s##*) }"; set -- $s
+  [[ "$1" == Z ]] || echo "${20}"
+}
 
 # Succeeds when the pidfile names a process that is still the one it recorded ("pid start").
 pidfile_alive() {

@@ -1,5 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ClusterError } from './errors.ts';
 
 /** One event of a watch stream (`ERROR` carries a Status object). */
@@ -84,7 +85,7 @@ export class KubeHttp {
    * when the watch is refused and `CLUSTER_ERR_WATCH` when a line is not a watch event.
    */
   async watch(path: string, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    let res: import('node:http').IncomingMessage;
+    let res: IncomingMessage;
     try {
       res = await this.#send('GET', path, undefined, 'application/json', signal);
     } catch (err) {
@@ -121,7 +122,7 @@ export class KubeHttp {
     payload: string | undefined,
     contentType: string,
     signal: AbortSignal,
-  ): Promise<import('node:http').IncomingMessage> {
+  ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { ...this.#headers, accept: 'application/json' };
       if (payload !== undefined) {
@@ -164,7 +165,7 @@ function parseWatchLine(line: string): WatchEvent {
   return ev as WatchEvent;
 }
 
-async function readAll(res: import('node:http').IncomingMessage, signal: AbortSignal): Promise<string> {
+async function readAll(res: IncomingMessage, signal: AbortSignal): Promise<string> {
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of res) chunks.push(chunk as Buffer);
@@ -175,7 +176,7 @@ async function readAll(res: import('node:http').IncomingMessage, signal: AbortSi
 }
 
 function apiError(method: string, path: string, status: number, text: string): ClusterError {
-  let body: ApiStatus = {};
+  let body: ApiStatus;
   try {
     body = JSON.parse(text) as ApiStatus;
   } catch {

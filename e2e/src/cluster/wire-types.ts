@@ -121,8 +121,8 @@ export interface PodSpec {
 export interface PodCondition {
   readonly type: string;
   readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason?: string;
-  readonly message?: string;
+  readonly reason?: string | null;
+  readonly message?: string | null;
   readonly lastTransitionTime?: string | null;
   readonly lastProbeTime?: string | null;
 }
