@@ -19,7 +19,7 @@ run: install ## run one pod in memory on http://127.0.0.1:8080 with the demo pag
 test-deps: ## install chromium/coturn/redis/nats when missing and start Redis and NATS
 	scripts/install-test-deps.sh
 
-test: install test-deps ## typecheck, lint, unit, browser and e2e tests
+test: install test-deps cluster-build ## typecheck, lint, unit, browser and e2e tests (builds the local control plane once per machine)
 	npm test
 
 unit: install ## unit tests only

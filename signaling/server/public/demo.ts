@@ -61,6 +61,8 @@ function setCallState(text: string): void {
 
 function refreshButtons(): void {
   const open = client?.state === "open" || client?.state === "reconnecting";
+  ($("connect") as HTMLButtonElement).disabled = client !== null;
+  ($("user") as HTMLInputElement).disabled = client !== null;
   ($("join") as HTMLButtonElement).disabled = !open || room !== null;
   ($("leave") as HTMLButtonElement).disabled = room === null;
   ($("call") as HTMLButtonElement).disabled = !open || call !== null;
@@ -157,6 +159,7 @@ async function connect(user: string): Promise<void> {
   }
   const c = new SwitchboardClient({ url: `${scheme}://${location.host}/v1/ws`, token, device });
   client = c;
+  refreshButtons();
   c.on("state", (s) => {
     const el = $("state");
     el.dataset["state"] = s;
