@@ -7,11 +7,14 @@ import type { Hub } from "../hub.ts";
 import { readJson, sendJson } from "../http/json.ts";
 import type { Logger } from "../logger.ts";
 
-const KickBody = z.object({
-  room: z.string().optional(),
-  ban: z.enum(["room", "service"]).optional(),
-  banMs: z.number().int().positive().optional(),
-});
+const KickBody = z
+  .object({
+    room: z.string().optional(),
+    ban: z.enum(["room", "service"]).optional(),
+    banMs: z.number().int().positive().optional(),
+  })
+  // A room ban without its room would silently ban nothing.
+  .refine((b) => b.ban !== "room" || b.room !== undefined, { message: "ban \"room\" needs room", path: ["room"] });
 
 /**
  * The admin HTTP API, behind `Authorization: Bearer <adminToken>`:
@@ -37,7 +40,7 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
     return true;
   }
   try {
-    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    const parts = path.split("/").filter(Boolean).map(decodePathPart);
     if (parts[1] === "rooms" && parts.length === 2 && req.method === "GET") {
       sendJson(res, 200, { rooms: hub.rooms.list() });
     } else if (parts[1] === "rooms" && parts.length === 3 && req.method === "GET") {
@@ -63,9 +66,20 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
   } catch (err) {
     const e = toSignalingError(err);
     if (e.code === "SIG_ERR_INTERNAL") log.error({ err: e.cause }, "admin API error");
-    sendJson(res, ERROR_CODES[e.code].http ?? 400, { code: e.code, message: e.message, ...(e.field === undefined ? {} : { field: e.field }) });
+    // The table has no HTTP status for a missing peer (a socket error); here the URL names it: 404.
+    const status = e.code === "SIG_ERR_PEER_NOT_FOUND" ? 404 : (ERROR_CODES[e.code].http ?? 400);
+    sendJson(res, status, { code: e.code, message: e.message, ...(e.field === undefined ? {} : { field: e.field }) });
   }
   return true;
+}
+
+/** A path segment, percent-decoded; a malformed escape is the client's error, not a 500. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new SignalingError("SIG_ERR_BAD_MESSAGE", "malformed percent-encoding in the path");
+  }
 }
 
 function authorized(header: string | undefined, adminToken: string): boolean {

@@ -162,6 +162,12 @@ export class Gateway {
     }
     while (this.#connections.size > 0 && Date.now() < deadline) await sleep(Math.min(100, Math.max(1, deadline - Date.now())));
     for (const conn of [...this.#connections]) this.#closeFor(conn, "SIG_ERR_DRAINING", "draining", Date.now());
+    // Resolve only once every socket is gone (closed, or terminated by the tick 2 s after the close).
+    const gone = Date.now() + 3000;
+    while (this.#connections.size > 0 && Date.now() < gone) {
+      this.tick(Date.now());
+      await sleep(50);
+    }
   }
 
   /** Stops the timer and closes every socket at once (after a drain, or in tests). */
@@ -230,12 +236,14 @@ export class Gateway {
     if (conn.state === "closed") return;
     const receivedAt = performance.now();
     conn.markAlive();
-    if (!conn.bucket.take(Date.now())) {
-      this.#sendError(conn, "SIG_ERR_RATE_LIMITED", "rate limit exceeded; message dropped", undefined);
-      return;
-    }
     if (isBinary) return this.#invalid(conn, "SIG_ERR_BINARY_FRAME", "binary frames are not supported", undefined, undefined);
     const decoded = decodeClientMessage(data.toString("utf8"));
+    // Limited after parsing (a frame is at most maxMessageBytes) so the error can echo the request
+    // id and the SDK's promise rejects with SIG_ERR_RATE_LIMITED instead of timing out.
+    if (!conn.bucket.take(Date.now())) {
+      this.#sendError(conn, "SIG_ERR_RATE_LIMITED", "rate limit exceeded; message dropped", decoded.ok ? decoded.message.id : decoded.id);
+      return;
+    }
     if (!decoded.ok) return this.#invalid(conn, decoded.code, decoded.message, decoded.field, decoded.id);
     const msg = decoded.message;
     this.#o.metrics.messageIn(msg.type);
@@ -304,7 +312,8 @@ export class Gateway {
         }),
       );
       this.#o.metrics.error("SIG_ERR_RESUME_FAILED");
-      this.#armHandshakeTimer(conn);
+      // The handshake deadline is not re-armed: a socket cannot stay unauthenticated by sending
+      // one failing resume after another.
     } catch (err) {
       const e = toSignalingError(err);
       if (e.code === "SIG_ERR_INTERNAL") this.#o.log.error({ err: e.cause }, "handshake failed");
