@@ -8,6 +8,7 @@ import { serveStatic } from "./http/static.ts";
 import { Hub } from "./hub.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { PodMetrics } from "./observability/metrics.ts";
+import { PeerJsGateway } from "./peerjs/peerjs-gateway.ts";
 import { Gateway } from "./transport/gateway.ts";
 
 /** Options of {@link createSignalingServer}. */
@@ -27,6 +28,8 @@ export interface SignalingServer extends AsyncDisposable {
   readonly config: Config;
   readonly hub: Hub;
   readonly gateway: Gateway;
+  /** The PeerJS-server-compatible face (docs/peerjs.md), or null when `peerjs.enabled` is off. */
+  readonly peerjs: PeerJsGateway | null;
   readonly metrics: PodMetrics;
   readonly http: Server;
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -55,8 +58,9 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   const ownsAuth = options.auth === undefined;
   const hub = new Hub({ config, auth, metrics, log });
   const gateway = new Gateway({ config, hub, metrics, log });
+  const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;
   metrics.observe({
-    connections: () => gateway.connectionCount,
+    connections: () => gateway.connectionCount + (peerjs?.connectionCount ?? 0),
     sessions: () => hub.sessions.size,
     rooms: () => hub.rooms.size,
     calls: () => hub.calls.size,
@@ -66,7 +70,10 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   let closing: Promise<void> | null = null;
   let drained = false;
 
-  http.on("upgrade", (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+  http.on("upgrade", (req, socket, head) => {
+    if (peerjs?.handlesUpgrade(new URL(req.url ?? "/", "http://localhost").pathname)) return peerjs.handleUpgrade(req, socket, head);
+    gateway.handleUpgrade(req, socket, head);
+  });
   http.on("request", (req, res) => {
     void route(req, res).catch((err: unknown) => {
       log.error({ err }, "http handler failed");
@@ -89,6 +96,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
       res.end(body);
       return;
     }
+    if (peerjs?.handlesRequest(path)) return peerjs.handleRequest(req, res, path);
     if (await handleAdmin(req, res, path, hub, config.adminToken, log)) return;
     if (config.demoPage && (await serveStatic(req, res, path))) return;
     sendJson(res, 404, { code: "NOT_FOUND", message: "not found" });
@@ -98,6 +106,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     config,
     hub,
     gateway,
+    peerjs,
     metrics,
     http,
     get wsUrl() {
@@ -116,6 +125,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
           http.off("error", reject);
           address = http.address() as AddressInfo;
           gateway.start();
+          peerjs?.start();
           metrics.ready.set(1);
           log.info({ host: address.address, port: address.port }, "listening");
           resolve(address);
@@ -127,13 +137,14 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
       drained = true;
       metrics.ready.set(0);
       log.info({ connections: gateway.connectionCount }, "draining");
-      await gateway.drain();
+      await Promise.all([gateway.drain(), peerjs?.drain()]);
       log.info("drained");
     },
     close() {
       closing ??= (async () => {
         metrics.ready.set(0);
         await gateway.close();
+        await peerjs?.close();
         hub.close();
         await new Promise<void>((resolve) => {
           http.close(() => resolve());

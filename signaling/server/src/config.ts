@@ -17,6 +17,7 @@ import {
   DEFAULT_RESUME_WINDOW_MS,
 } from "@switchboard/protocol";
 import { AuthConfigSchema, TurnConfigSchema } from "./auth/index.ts";
+import { PeerJsConfigSchema } from "./peerjs/peerjs-config.ts";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
@@ -75,6 +76,8 @@ export const ConfigSchema = z.object({
     .prefault({}),
   /** Serve the demo page at `/`. */
   demoPage: z.coerce.boolean().default(true),
+  /** The PeerJS-server-compatible face (docs/peerjs.md). */
+  peerjs: PeerJsConfigSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 /** Input accepted by {@link parseConfig}: any subset, with defaults filling the rest. */
@@ -118,6 +121,11 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   SWITCHBOARD_HEARTBEAT_INTERVAL_MS: "heartbeatIntervalMs",
   SWITCHBOARD_RESUME_WINDOW_MS: "resumeWindowMs",
   SWITCHBOARD_DRAIN_TIMEOUT_MS: "drain.timeoutMs",
+  SWITCHBOARD_PEERJS_ENABLED: "peerjs.enabled",
+  SWITCHBOARD_PEERJS_PATH: "peerjs.path",
+  SWITCHBOARD_PEERJS_KEY: "peerjs.key",
+  SWITCHBOARD_PEERJS_AUTH: "peerjs.auth",
+  SWITCHBOARD_PEERJS_ALLOW_DISCOVERY: "peerjs.allowDiscovery",
 };
 
 /** Config paths whose environment value is a comma-separated list. */

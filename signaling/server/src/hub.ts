@@ -49,7 +49,8 @@ export class Hub {
     this.rooms = new RoomService({ deliver: this.deliver, maxPeersPerRoom: config.limits.maxPeersPerRoom });
     this.calls = new CallService({
       deliver: this.deliver,
-      devicesOf: (userId) => [...this.sessions.devicesOf(userId)].map(deviceOf),
+      // PeerJS sessions speak no call protocol: they never ring.
+      devicesOf: (userId) => [...this.sessions.devicesOf(userId)].filter((s) => s.face === "switchboard").map(deviceOf),
       onMembership: (sessionId, callId, member) => {
         const s = this.sessions.get(sessionId);
         if (!s) return;

@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ServerMessage, ServerMessageOf } from "@switchboard/protocol";
 import { eventually, startPod, type Peer, type TestPod } from "../testing/pod.ts";
-import type { RawClient } from "../testing/raw-client.ts";
+import { WebSocket } from "ws";
+import { createSignalingServer } from "../app.ts";
+import { RawClient } from "../testing/raw-client.ts";
 
 /** No test may hang: each fails after this long. */
 const BOUNDED = { timeout: 30_000 };
@@ -214,4 +216,23 @@ describe("calls over real sockets", () => {
       assert.deepEqual([ended.callId, ended.reason], [callId, "cancelled"]);
     }
   });
+});
+
+test("a PeerJS session of the callee never rings", async (t) => {
+  const server = createSignalingServer({ config: { port: 0, logLevel: "silent", auth: { mode: "insecure-dev" } }, defaultMetrics: false });
+  await server.listen();
+  t.after(() => server.close());
+  const peerjs = new WebSocket(`${server.httpUrl.replace("http", "ws")}/peerjs/peerjs?key=peerjs&id=bob&token=t1`);
+  t.after(() => peerjs.close());
+  await new Promise<void>((resolve, reject) => {
+    peerjs.once("message", () => resolve());
+    peerjs.once("error", reject);
+  });
+  const alice = new RawClient(server.wsUrl);
+  t.after(() => alice.close());
+  await alice.hello("alice");
+  const trying = await alice.request({ type: "call-invite", to: "bob" });
+  assert.equal(trying.type, "call-trying");
+  assert.equal((trying as { devices: number }).devices, 0);
+  assert.equal((await alice.nextOf("call-ended")).reason, "unavailable");
 });

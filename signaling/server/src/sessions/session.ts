@@ -31,6 +31,8 @@ export class Session {
   readonly resumeToken = newResumeToken();
   readonly peerId = newPeerId();
   readonly device: string | undefined;
+  /** The protocol face the client speaks: only Switchboard v1 sessions can take calls. */
+  readonly face: "switchboard" | "peerjs";
   principal: Principal;
   /** Rooms this session is a member of. */
   readonly rooms = new Set<string>();
@@ -54,9 +56,10 @@ export class Session {
   /** Lowest seq that may still be replayed (everything below was acknowledged or dropped). */
   #replayFloor = 1;
 
-  constructor(principal: Principal, options: { device?: string | undefined; maxReplayBytes: number }) {
+  constructor(principal: Principal, options: { device?: string | undefined; maxReplayBytes: number; face?: "switchboard" | "peerjs" }) {
     this.principal = principal;
     this.device = options.device;
+    this.face = options.face ?? "switchboard";
     this.#replayBytesLimit = options.maxReplayBytes;
   }
 
