@@ -23,12 +23,43 @@ export type RequestId = z.infer<typeof RequestId>;
 /** Sequence number of a server event in a session's stream (starts at 1, no gaps). */
 export const Seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-/** Free-form JSON metadata (display name, media state, …); its size is bounded by the frame limit. */
-export const Meta = z.record(z.string().max(128), z.json());
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Deepest nesting accepted in metadata and app data. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * True for a JSON value nested at most {@link MAX_JSON_DEPTH} deep. Checked in place: the value is
+ * passed on as parsed, never rebuilt (rebuilding costs a copy per relayed message, and assigning a
+ * `"__proto__"` key would set a prototype instead of keeping the property).
+ */
+export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
+  if (v === null || typeof v === "string" || typeof v === "boolean") return true;
+  if (typeof v === "number") return Number.isFinite(v);
+  if (depth >= MAX_JSON_DEPTH || typeof v !== "object") return false;
+  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1));
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(v).every((x) => isJsonValue(x, depth + 1));
+}
+
+/** Free-form JSON metadata (display name, media state, …): an object, keys up to 128 characters. */
+export const Meta = z.custom<{ [key: string]: JsonValue }>(
+  (v) =>
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.keys(v).every((k) => k.length <= 128) &&
+    isJsonValue(v),
+  { message: `expected an object of JSON values (keys up to 128 characters, nesting up to ${MAX_JSON_DEPTH})` },
+);
 export type Meta = z.infer<typeof Meta>;
 
-/** Application payload of broadcasts and direct messages. */
-export const AppData = z.json();
+/** Application payload of broadcasts and direct messages: any JSON value. */
+export const AppData = z.custom<JsonValue>((v) => v !== undefined && isJsonValue(v), {
+  message: `expected a JSON value (nesting up to ${MAX_JSON_DEPTH})`,
+});
 export type AppData = z.infer<typeof AppData>;
 
 /** SDP text, carried opaque and never rewritten. */
