@@ -41,10 +41,10 @@ CLUSTER_RUN := $(HOME)/.cache/switchboard/cluster/run
 cluster-build: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, helm once per machine (~/.cache/switchboard); install Prometheus
 	bash e2e/cluster/build.sh
 
-cluster-up: install cluster-build ## start the local control plane on 127.0.1.1; then: eval "$$(make -s cluster-env)"
+cluster-up: install cluster-build ## start the local control plane in network namespace sbk8s-1 (API https://10.200.1.2:6443; root); then: eval "$$(make -s cluster-env)"
 	bash e2e/cluster/up.sh
 
-cluster-down: ## stop the local control plane and its pods (state kept; PURGE=1 deletes it)
+cluster-down: ## stop the local control plane and its pods, remove its network namespace and those of crashed runs (state kept; PURGE=1 deletes it)
 	bash e2e/cluster/down.sh $(if $(PURGE),--purge)
 
 cluster-env: ## print the exports (KUBECONFIG, PATH with kubectl and helm) for the running local cluster

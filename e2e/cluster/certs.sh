@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Generates the cluster's PKI, service-account keys and kubeconfigs under $SWITCHBOARD_CLUSTER_DIR
-# with openssl, the way kubeadm lays them out. Keeps existing files when the cluster's address and
-# node name are unchanged.
+# with openssl, the way kubeadm lays them out. Keeps existing files when the cluster's addresses
+# and node name are unchanged.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-params="subnet=$subnet node=$node_name"
+params="layout=netns subnet=$subnet api=$node_ip service=$kubernetes_service_ip node=$node_name"
 if [[ -f "$pki/.params" && "$(cat "$pki/.params")" == "$params" && -f "$dir/admin.kubeconfig" ]]; then
   exit 0
 fi
@@ -36,11 +36,13 @@ new_ca ca switchboard-local-ca
 new_ca front-proxy-ca switchboard-local-front-proxy-ca
 new_ca etcd-ca switchboard-local-etcd-ca
 
-local_sans="IP:$host_ip,IP:127.0.0.1,DNS:localhost"
+# Inside the cluster's network namespace, etcd and the controllers' health ports listen on its
+# loopback only; the API server listens on the namespace's veth address, which the host routes to.
+local_sans="IP:127.0.0.1,DNS:localhost"
 new_cert etcd-ca etcd-server "/CN=etcd" serverAuth,clientAuth "$local_sans"
 new_cert etcd-ca apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
 new_cert ca apiserver "/CN=kube-apiserver" serverAuth \
-  "$local_sans,IP:$kubernetes_service_ip,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "IP:$node_ip,$local_sans,IP:$kubernetes_service_ip,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 new_cert ca apiserver-kubelet-client "/O=kubeadm:cluster-admins/CN=kube-apiserver-kubelet-client" clientAuth
 new_cert front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
 new_cert ca kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
@@ -48,7 +50,7 @@ new_cert ca kube-scheduler "/CN=system:kube-scheduler" clientAuth
 new_cert ca admin "/O=system:masters/CN=kubernetes-admin" clientAuth
 # The node agent authenticates exactly as a kubelet does, so the Node authorizer and the
 # NodeRestriction admission plugin hold it to its own Node and the pods bound to it.
-new_cert ca node-agent "/O=system:nodes/CN=system:node:$node_name" clientAuth "IP:$host_ip"
+new_cert ca node-agent "/O=system:nodes/CN=system:node:$node_name" clientAuth "IP:$node_ip"
 new_cert ca controller-manager-serving "/CN=kube-controller-manager" serverAuth "$local_sans"
 new_cert ca scheduler-serving "/CN=kube-scheduler" serverAuth "$local_sans"
 openssl genrsa -out sa.key 2048 2>/dev/null
@@ -64,7 +66,7 @@ kind: Config
 clusters:
 - name: switchboard-local
   cluster:
-    server: https://$host_ip:$apiserver_port
+    server: https://$node_ip:$apiserver_port
     certificate-authority-data: $($b64 < ca.crt)
 users:
 - name: $2

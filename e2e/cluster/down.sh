@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Stops the local control plane started by up.sh, in reverse order, and every pod process the node
-# agent left behind. Keeps the state (etcd data, pki) unless given --purge.
+# agent left behind; then removes the cluster's network namespace (killing whatever still runs in
+# it), its veth pair and host routes, and those of earlier runs that crashed (see net_sweep_stale
+# in lib.sh). Keeps the state (etcd data, pki) unless given --purge. Idempotent. Needs root.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_net_admin
 
 purge=0
 [[ "${1:-}" == "--purge" ]] && purge=1
@@ -24,6 +27,18 @@ if [[ -d "$dir/pods" ]]; then
     stop_pidfile "$f" 0
   done < <(find "$dir/pods" -name '*.pid' -print0)
 fi
+
+net_lock
+# The namespace is this cluster's when this state directory made it (or nobody is recorded);
+# another cluster's that uses the same number is left alone.
+owner="$(cat "$net_state/$netns.dir" 2>/dev/null || true)"
+if [[ -z "$owner" || "$owner" == "$dir" ]]; then
+  if netns_exists "$netns"; then log "removing network namespace $netns"; fi
+  net_remove "$subnet"
+fi
+net_sweep_stale
+net_unlock
+
 if [[ $purge == 1 ]]; then
   rm -rf "$dir"
   log "stopped; removed $dir"

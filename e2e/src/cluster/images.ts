@@ -9,7 +9,7 @@ export interface ImageCommand {
   readonly cwd: string;
   /**
    * Env variable that sets the address the program binds to. The agent sets it to the pod's IP,
-   * since pods share the machine's network namespace and a bind to 0.0.0.0 would collide.
+   * since pods share the cluster's network namespace and a bind to 0.0.0.0 would collide.
    */
   readonly bindAddressEnv?: string;
 }

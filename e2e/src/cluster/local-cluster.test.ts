@@ -1,17 +1,22 @@
 /**
- * Tests of the local control plane itself: a real API server, controllers and scheduler, the node
- * agent running the signaling image as local processes, Prometheus scraping them, and teardown
- * that leaves no process behind. Needs `make cluster-build` first; fails (never skips) without it.
+ * Tests of the local control plane itself: a real API server, controllers and scheduler in the
+ * cluster's own network namespace, the node agent running the signaling image as local processes
+ * on pod IPs the host routes to, EndpointSlices from the real controller-manager, Prometheus
+ * scraping the pods, and teardown that leaves no process, namespace, link or route behind.
+ * Needs `make cluster-build` first and root; fails (never skips) without them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { DiscoveryV1Api, type V1Deployment, type V1EndpointSlice, type V1Pod } from '@kubernetes/client-node';
 import { PROTOCOL_VERSION, WS_PATH_V1, WS_SUBPROTOCOL_V1 } from '@switchboard/protocol';
 import WebSocket from 'ws';
 import { processStartTime } from './container-process.ts';
+import { IpPool, ipv4ToNumber, parseIpv4Cidr } from './ip-pool.ts';
 import { assertClusterBinaries, recordedProcesses, startLocalCluster, type LocalCluster } from './local-cluster.ts';
 import { CLUSTER_SCRIPTS_DIR } from './paths.ts';
 import { waitFor } from './wait.ts';
@@ -70,6 +75,41 @@ async function helloOverWebSocket(ip: string): Promise<string> {
   }
 }
 
+/** Whether `ip` is inside `cidr`. */
+function inCidr(ip: string, cidr: string): boolean {
+  const { network, size } = parseIpv4Cidr(cidr);
+  const n = ipv4ToNumber(ip);
+  return n !== undefined && n >= network && n < network + size;
+}
+
+/** Connects to ip:port from the host; resolves with the socket error's code and how long it took. */
+async function tcpConnectError(ip: string, port: number): Promise<{ code: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: ip, port, timeout: 5_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      reject(new Error(`connected to ${ip}:${port}`));
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve({ code: 'ETIMEDOUT', ms: Date.now() - started });
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve({ code: err.code ?? String(err), ms: Date.now() - started }));
+  });
+}
+
+/** A slice's endpoints: the API sends `null` for none, whatever the client's type says. */
+function endpointsOf(slice: V1EndpointSlice): V1EndpointSlice['endpoints'] {
+  return (slice.endpoints as V1EndpointSlice['endpoints'] | null) ?? [];
+}
+
+/** The endpoints of a Service's EndpointSlices that are ready, as "ip pod-name" sorted. */
+function readyEndpoints(slices: readonly V1EndpointSlice[]): string[] {
+  return slices.flatMap((s) => endpointsOf(s).filter((e) => e.conditions?.ready === true)
+    .flatMap((e) => e.addresses.map((a) => `${a} ${e.targetRef?.name ?? '?'}`))).sort();
+}
+
 async function promQuery(cluster: LocalCluster, query: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const res = await fetch(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
   const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
@@ -81,8 +121,22 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
   assertClusterBinaries();
   const cluster = await startLocalCluster();
   t.after(() => cluster.close());
-  const { namespace, core, apps } = cluster;
-  const podIpPattern = new RegExp(`^${cluster.hostIP.replace(/\.1$/, '').replaceAll('.', '\\.')}\\.(\\d+)$`);
+  const { namespace, core, apps, network } = cluster;
+  const discovery = cluster.kubeConfig.makeApiClient(DiscoveryV1Api);
+  const podRange = new IpPool(network.podCIDR);
+  let pods: V1Pod[] = [];
+
+  await t.test('the cluster runs in its own network namespace that the host routes to', () => {
+    assert.match(network.netns, /^sbk8s-\d+$/);
+    assert.ok(existsSync(`/run/netns/${network.netns}`), 'the namespace exists');
+    assert.equal(new URL(network.apiServer).hostname, cluster.hostIP);
+    assert.equal(new URL(cluster.kubeConfig.getCurrentCluster()?.server ?? '').hostname, cluster.hostIP, 'the kubeconfig points at the namespace');
+    const route = execFileSync('ip', ['-4', 'route', 'get', podRange.allocate('probe')], { encoding: 'utf8' });
+    assert.match(route, new RegExp(` via ${cluster.hostIP.replaceAll('.', '\\.')} dev ${network.veth} `), route);
+    for (const p of recordedProcesses(cluster.stateDir)) {
+      assert.equal(execFileSync('ip', ['netns', 'identify', String(p.pid)], { encoding: 'utf8' }).trim(), network.netns, `${p.file} runs in ${network.netns}`);
+    }
+  });
 
   await t.test('kubectl talks to the API server of the pinned version', async () => {
     const version = JSON.parse(await cluster.kubectl(['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } };
@@ -90,23 +144,67 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
     const nodes = await core.listNode();
     assert.equal(nodes.items.length, 1);
     assert.equal(nodes.items[0]?.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+    assert.deepEqual(nodes.items[0]?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address, cluster.hostIP);
+    // The API server's own Service: a cluster IP of the service range, and its address published
+    // by the API server's endpoint reconciler (which refused nothing of 127.0.0.0/8 any more).
+    const kubernetes = await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
+    assert.ok(inCidr(kubernetes.spec?.clusterIP ?? '', network.serviceCIDR), `kubernetes.default ${kubernetes.spec?.clusterIP} in ${network.serviceCIDR}`);
+    const apiSlices = await waitFor('the EndpointSlice of kubernetes.default', async () => {
+      const list = await discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
+      return list.items.some((s) => endpointsOf(s).length > 0) ? list.items : undefined;
+    });
+    assert.deepEqual(apiSlices.flatMap((s) => endpointsOf(s).flatMap((e) => e.addresses)), [cluster.hostIP]);
   });
 
   await t.test('a Deployment of the signaling image runs Ready pods that take WebSocket clients', async () => {
     await apps.createNamespacedDeployment({ namespace, body: signalingDeployment(namespace, 2) });
-    const pods = await waitFor('2 signaling pods Running and Ready', async () => {
+    pods = await waitFor('2 signaling pods Running and Ready', async () => {
       const list = await core.listNamespacedPod({ namespace });
       return list.items.length === 2 && list.items.every(isReady) ? list.items : undefined;
     }, { timeoutMs: 120_000 });
     const ips = pods.map((p) => p.status?.podIP ?? '');
-    for (const ip of ips) assert.match(ip, podIpPattern);
+    for (const ip of ips) assert.ok(podRange.contains(ip), `pod IP ${ip} in ${network.podCIDR}`);
     assert.notEqual(ips[0], ips[1]);
     for (const pod of pods) {
       assert.equal(pod.spec?.nodeName, 'switchboard-node', 'bound by the real scheduler');
+      assert.equal(pod.status?.hostIP, cluster.hostIP);
       assert.equal(pod.status?.containerStatuses?.[0]?.ready, true);
       assert.equal(pod.status?.containerStatuses?.[0]?.restartCount, 0);
     }
+    // From the host (this test process), through the veth into the namespace.
     for (const ip of ips) assert.equal(await helloOverWebSocket(ip), 'welcome');
+  });
+
+  await t.test('a Service of the Deployment gets an EndpointSlice from the controller-manager', async () => {
+    const labels = { 'app.kubernetes.io/name': 'switchboard-signaling' };
+    const service = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 'signaling' }, spec: { selector: labels, ports: [{ name: 'ws', port: 80, targetPort: 'http' }] } },
+    });
+    const expected = pods.map((p) => `${p.status?.podIP} ${p.metadata?.name}`).sort();
+    const slices = await waitFor('an EndpointSlice of Service signaling listing both ready pods', async () => {
+      const list = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: 'kubernetes.io/service-name=signaling' });
+      return readyEndpoints(list.items).join() === expected.join() ? list.items : undefined;
+    }, { timeoutMs: 60_000 });
+    for (const slice of slices) {
+      assert.equal(slice.metadata?.labels?.['endpointslice.kubernetes.io/managed-by'], 'endpointslice-controller.k8s.io', 'made by the real EndpointSlice controller');
+      assert.equal(slice.metadata?.ownerReferences?.[0]?.kind, 'Service');
+      assert.equal(slice.addressType, 'IPv4');
+      assert.deepEqual(slice.ports?.map((p) => [p.name, p.port, p.protocol]), [['ws', 8080, 'TCP']]);
+      for (const e of endpointsOf(slice)) assert.equal(e.nodeName, 'switchboard-node');
+    }
+    // What a client that finds the pods through the slice (as an ingress controller would)
+    // reaches: each endpoint address on the slice's port, from the host.
+    for (const address of slices.flatMap((s) => endpointsOf(s).flatMap((e) => e.addresses))) {
+      assert.equal(await helloOverWebSocket(address), 'welcome', `endpoint ${address}`);
+    }
+    // No kube-proxy: the cluster IP is allocated but not routed. The host fails it at once
+    // (an unreachable route) instead of sending it out of the machine's default route.
+    const clusterIP = service.spec?.clusterIP ?? '';
+    assert.ok(inCidr(clusterIP, network.serviceCIDR), `cluster IP ${clusterIP} in ${network.serviceCIDR}`);
+    const attempt = await tcpConnectError(clusterIP, 80);
+    assert.equal(attempt.code, 'EHOSTUNREACH', `connecting to the cluster IP ${clusterIP}`);
+    assert.ok(attempt.ms < 2_000, `refused locally, in ${attempt.ms} ms`);
   });
 
   await t.test('Prometheus scrapes the pods from the node agent\'s target file', async () => {
@@ -127,6 +225,10 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
     await apps.deleteNamespacedDeployment({ name: 'signaling', namespace, body: { propagationPolicy: 'Foreground' } });
     await waitFor('pods to be gone from the API', async () => ((await core.listNamespacedPod({ namespace })).items.length === 0 ? true : undefined), { timeoutMs: 60_000 });
     for (const p of before) assert.equal(processStartTime(p.pid), undefined, `pod process ${p.pid} is gone`);
+    await waitFor('the Service\'s EndpointSlice to list no pods', async () => {
+      const list = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: 'kubernetes.io/service-name=signaling' });
+      return list.items.every((s) => endpointsOf(s).length === 0) ? true : undefined;
+    }, { timeoutMs: 30_000 });
   });
 
   await t.test('helm installs a chart', async () => {
@@ -147,5 +249,9 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
     assert.ok(all.length >= 6, `control plane processes recorded: ${all.map((p) => p.file).join(', ')}`);
     await cluster.close();
     for (const p of all) assert.equal(processStartTime(p.pid), undefined, `${p.file} (pid ${p.pid}) is gone`);
+    assert.equal(existsSync(`/run/netns/${network.netns}`), false, `namespace ${network.netns} is gone`);
+    assert.equal(existsSync(`/sys/class/net/${network.veth}`), false, `veth ${network.veth} is gone`);
+    const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
+    for (const cidr of [network.podCIDR, network.serviceCIDR]) assert.ok(!routes.includes(cidr), `no route to ${cidr} left:\n${routes}`);
   });
 });

@@ -13,12 +13,39 @@ const run = promisify(execFile);
 
 /** Options of {@link startLocalCluster}. */
 export interface LocalClusterOptions {
-  /** Third octet of the cluster's loopback /24. @default a random one in 100-249 */
+  /**
+   * The cluster's number N (e2e/cluster/lib.sh): network namespace `sbk8s-N`, API server on
+   * `10.200.N.2`, pods in `10.244.N.0/24`, Services in `10.96.N.0/24`.
+   * @default a random one in 100-249 that no other cluster uses
+   */
   readonly subnet?: number;
   /** State directory. @default a new directory under ~/.cache/switchboard/cluster/tests */
   readonly dir?: string;
   /** Keep the state directory after `close()` (for debugging). @default false */
   readonly keepState?: boolean;
+}
+
+/**
+ * Where a cluster's parts are (written by e2e/cluster/up.sh to `cluster.json`). Every process of
+ * the cluster runs in the network namespace `netns`; the host reaches the node address and the
+ * pod range through the veth pair, and pods reach the host at `vethHostIP`.
+ */
+export interface ClusterNetwork {
+  /** The network namespace (`ip netns exec NAME …`). */
+  readonly netns: string;
+  /** The host's end of the veth pair (the namespace's end is its `eth0`). */
+  readonly veth: string;
+  /** API server URL, `https://10.200.N.2:6443`. */
+  readonly apiServer: string;
+  /** The node's address: API server, Prometheus, pods' `hostIP`. */
+  readonly nodeIP: string;
+  /** The host's address on the veth: what a pod connects to for a service run on the host. */
+  readonly vethHostIP: string;
+  /** Pod IPs (`.10`-`.254`), routed from the host into the namespace. */
+  readonly podCIDR: string;
+  /** Service cluster IPs: allocated by the API server but not routed (no kube-proxy). */
+  readonly serviceCIDR: string;
+  readonly prometheusUrl: string;
 }
 
 /** A control plane (or a namespace on one) for a test: kubeconfig, clients and teardown. */
@@ -30,8 +57,10 @@ export interface LocalCluster extends AsyncDisposable {
   readonly apps: AppsV1Api;
   /** A fresh namespace for the test, created by the helper. */
   readonly namespace: string;
-  /** The cluster's loopback address (API server on :6443, Prometheus on :9090). */
+  /** The node's address, reachable from the host (API server on :6443, Prometheus on :9090). */
   readonly hostIP: string;
+  /** The cluster's network namespace and addresses. */
+  readonly network: ClusterNetwork;
   /** Prometheus base URL. */
   readonly prometheusUrl: string;
   /** State directory: logs/, pods/<ns>_<name>_<uid>/<container>.log, pids/. */
@@ -61,17 +90,53 @@ export function assertClusterBinaries(): void {
   }
 }
 
+/** The exit code of up.sh when the cluster number is taken by another cluster. */
+const EXIT_SUBNET_TAKEN = 3;
+
+/** Whether the network namespace of cluster number `n` exists (some cluster runs there). */
+function subnetTaken(n: number): boolean {
+  return existsSync(`/run/netns/sbk8s-${n}`);
+}
+
+/** A random cluster number in 100-249 that no running cluster uses. */
+function freeSubnet(): number {
+  for (let i = 0; i < 50; i++) {
+    const n = 100 + Math.floor(Math.random() * 150);
+    if (!subnetTaken(n)) return n;
+  }
+  throw new ClusterError('CLUSTER_ERR_LIFECYCLE', 'no free cluster number in 100-249 (/run/netns/sbk8s-*): stop some clusters');
+}
+
 /**
- * Starts a new control plane for one test on its own loopback /24 (e2e/cluster/up.sh), and hands
- * out an admin kubeconfig, clients and a fresh namespace. Rejects with
+ * Starts a new control plane for one test in its own network namespace (e2e/cluster/up.sh), and
+ * hands out an admin kubeconfig, clients and a fresh namespace. Needs root. Rejects with
  * `CLUSTER_ERR_MISSING_BINARY` when the binaries were not built, `CLUSTER_ERR_LIFECYCLE` when the
  * start failed (with the script's output).
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   assertClusterBinaries();
-  const subnet = options.subnet ?? 100 + Math.floor(Math.random() * 150);
+  if (process.getuid?.() !== 0) {
+    throw new ClusterError('CLUSTER_ERR_LIFECYCLE', 'the local cluster runs in its own network namespace, which needs root');
+  }
   const stateDir = options.dir ?? mkdtempSync(join(ensureDir(join(cacheDir(), 'cluster/tests')), 'c-'));
-  const env = { ...process.env, SWITCHBOARD_CLUSTER_DIR: stateDir, SWITCHBOARD_CLUSTER_SUBNET: String(subnet) };
+  // Another cluster may take a random number between the check and up.sh: then up.sh exits with
+  // EXIT_SUBNET_TAKEN having started nothing, and another number is tried.
+  for (let attempt = 1; ; attempt++) {
+    const subnet = options.subnet ?? freeSubnet();
+    try {
+      return await startOn(subnet, stateDir, options);
+    } catch (err) {
+      const taken = err instanceof ClusterError && (err.cause as { code?: unknown } | undefined)?.code === EXIT_SUBNET_TAKEN;
+      if (!taken || options.subnet !== undefined || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function startOn(subnet: number, stateDir: string, options: LocalClusterOptions): Promise<LocalCluster> {
+  // The cluster belongs to this process: should it die without close(), the next up.sh or down.sh
+  // of any cluster removes this one (e2e/cluster/lib.sh, net_is_stale).
+  const env = { ...process.env, SWITCHBOARD_CLUSTER_DIR: stateDir, SWITCHBOARD_CLUSTER_SUBNET: String(subnet), SWITCHBOARD_CLUSTER_OWNER_PID: String(process.pid) };
+  let network: ClusterNetwork | undefined;
   const down = async () => {
     const before = recordedProcesses(stateDir);
     let failure: unknown;
@@ -87,15 +152,35 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `processes outlived cluster-down and were killed: ${left.map((p) => `${p.pid} (${p.file})`).join(', ')}`, { cause: failure });
     }
     if (failure !== undefined) throw new ClusterError('CLUSTER_ERR_LIFECYCLE', 'cluster-down failed', { cause: failure });
+    // Nor may its network: the namespace (and with it the processes in it) and the host's veth.
+    const leftover = [`/run/netns/sbk8s-${subnet}`, `/sys/class/net/${network?.veth ?? `sbk8s-${subnet}`}`].filter((f) => existsSync(f));
+    if (leftover.length > 0) throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `cluster-down left ${leftover.join(', ')}`);
   };
   try {
     await run('bash', [join(CLUSTER_SCRIPTS_DIR, 'up.sh')], { env, timeout: DEFAULT_CLUSTER_START_TIMEOUT_MS });
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    await down().catch(() => undefined); // the start error is the one to report
+    const e = err as { code?: unknown; stdout?: string; stderr?: string; message: string };
+    // Taken by another cluster: up.sh started nothing and the namespace is not ours to remove.
+    if (e.code !== EXIT_SUBNET_TAKEN) await down().catch(() => undefined); // the start error is the one to report
     throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `cluster-up failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
   }
-  return openCluster(join(stateDir, 'admin.kubeconfig'), `127.0.${subnet}.1`, stateDir, down);
+  try {
+    network = readNetwork(stateDir);
+  } catch (err) {
+    await down().catch(() => undefined);
+    throw err;
+  }
+  return openCluster(join(stateDir, 'admin.kubeconfig'), network, stateDir, down);
+}
+
+/** Reads the cluster's addresses that up.sh wrote to `<stateDir>/cluster.json`. */
+export function readNetwork(stateDir: string): ClusterNetwork {
+  const file = join(stateDir, 'cluster.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ClusterNetwork;
+  } catch (err) {
+    throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `cannot read ${file} (written by e2e/cluster/up.sh): ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**
@@ -106,21 +191,21 @@ export async function useSharedCluster(kubeconfigPath = join(cacheDir(), 'cluste
   if (!existsSync(kubeconfigPath)) {
     throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `no kubeconfig at ${kubeconfigPath}: run 'make cluster-up' first`);
   }
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  const host = new URL(kc.getCurrentCluster()?.server ?? 'https://127.0.1.1:6443').hostname;
-  return openCluster(kubeconfigPath, host, join(kubeconfigPath, '..'), undefined);
+  const stateDir = join(kubeconfigPath, '..');
+  return openCluster(kubeconfigPath, readNetwork(stateDir), stateDir, undefined);
 }
 
-async function openCluster(kubeconfigPath: string, hostIP: string, stateDir: string, down: (() => Promise<void>) | undefined): Promise<LocalCluster> {
+async function openCluster(kubeconfigPath: string, network: ClusterNetwork, stateDir: string, down: (() => Promise<void>) | undefined): Promise<LocalCluster> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const namespace = `test-${randomBytes(4).toString('hex')}`;
   const tool = (name: string) => async (args: readonly string[]) => {
+    // A proxy from the environment must not see the cluster's traffic (Go's clients honour it).
+    const noProxy = [network.nodeIP, network.podCIDR, network.serviceCIDR, process.env['NO_PROXY'] ?? process.env['no_proxy']].filter(Boolean).join(',');
     const { stdout } = await run(join(clusterBinDir(), name), [...args], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath },
+      env: { ...process.env, KUBECONFIG: kubeconfigPath, NO_PROXY: noProxy, no_proxy: noProxy },
       timeout: 120_000,
       maxBuffer: 16 * 2 ** 20,
     });
@@ -160,8 +245,9 @@ async function openCluster(kubeconfigPath: string, hostIP: string, stateDir: str
     core,
     apps,
     namespace,
-    hostIP,
-    prometheusUrl: `http://${hostIP}:9090`,
+    hostIP: network.nodeIP,
+    network,
+    prometheusUrl: network.prometheusUrl,
     stateDir,
     owned: down !== undefined,
     kubectl: tool('kubectl'),

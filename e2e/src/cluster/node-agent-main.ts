@@ -1,7 +1,8 @@
 /**
  * Runs the node agent as a process (started by e2e/cluster/up.sh):
- *   node e2e/src/cluster/node-agent-main.ts --kubeconfig FILE --node-name NAME --subnet N \
- *     --state-dir DIR --file-sd FILE [--images FILE.json] [--kubelet-version vX.Y.Z]
+ *   node e2e/src/cluster/node-agent-main.ts --kubeconfig FILE --node-name NAME --node-ip IP \
+ *     --pod-cidr CIDR --state-dir DIR --file-sd FILE [--images FILE.json] [--kubelet-version vX.Y.Z]
+ * It runs in the cluster's network namespace, as do the pods it starts (e2e/cluster/lib.sh).
  * `--images` adds image map entries: `[{"repository": "x/y", "command": {"entrypoint": [...], "cwd": "..."}}]`.
  * Stops its pods and exits on SIGTERM or SIGINT.
  */
@@ -17,7 +18,8 @@ const { values } = parseArgs({
   options: {
     kubeconfig: { type: 'string' },
     'node-name': { type: 'string' },
-    subnet: { type: 'string' },
+    'node-ip': { type: 'string' },
+    'pod-cidr': { type: 'string' },
     'state-dir': { type: 'string' },
     'file-sd': { type: 'string' },
     images: { type: 'string' },
@@ -50,7 +52,8 @@ const agent = new NodeAgent({
   api: await KubeHttp.fromKubeConfig(kc),
   caPem: Buffer.from(caData, 'base64').toString('utf8'),
   nodeName: required('node-name'),
-  subnet: Number(required('subnet')),
+  nodeIP: required('node-ip'),
+  podCIDR: required('pod-cidr'),
   stateDir: required('state-dir'),
   fileSdPath: required('file-sd'),
   allocatable: defaultAllocatable(),

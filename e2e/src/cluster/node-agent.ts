@@ -22,8 +22,16 @@ export interface NodeAgentOptions {
   /** PEM of the cluster CA, handed to pods with their service-account token. */
   readonly caPem: string;
   readonly nodeName: string;
-  /** Third octet N of the cluster's loopback /24: node at 127.0.N.1, pods at 127.0.N.10-254. */
-  readonly subnet: number;
+  /**
+   * The node's address (InternalIP, pods' `hostIP`, a `hostNetwork` pod's IP): the cluster's
+   * network namespace's end of its veth, `10.200.N.2` (e2e/cluster/lib.sh).
+   */
+  readonly nodeIP: string;
+  /**
+   * The pods' range, every address of which is local to the cluster's network namespace:
+   * `10.244.N.0/24`, pods get `.10`-`.254` (see {@link IpPool}).
+   */
+  readonly podCIDR: string;
   /** Pods' logs, pidfiles and service-account files go to `<stateDir>/pods/<ns>_<name>_<uid>/`. */
   readonly stateDir: string;
   /** Prometheus file_sd target file to keep up to date. */
@@ -57,7 +65,7 @@ export const DEFAULT_WATCH_BACKOFF_MAX_MS = 10_000;
 
 /**
  * The node agent, in place of a kubelet: registers a Node and keeps its Lease, watches the pods
- * bound to it, runs each as local processes on its own loopback IP (see {@link PodRunner}),
+ * bound to it, runs each as local processes on its own IP of the pod range (see {@link PodRunner}),
  * writes their status, finishes their deletion, and keeps Prometheus' target file current.
  * Owns its watches, timers and pods; `close()` stops them all.
  */
@@ -76,8 +84,8 @@ export class NodeAgent {
 
   constructor(options: NodeAgentOptions) {
     this.#o = options;
-    this.#node = { name: options.nodeName, address: `127.0.${options.subnet}.1`, allocatable: options.allocatable, kubeletVersion: options.kubeletVersion };
-    this.#pool = new IpPool(options.subnet);
+    this.#node = { name: options.nodeName, address: options.nodeIP, allocatable: options.allocatable, kubeletVersion: options.kubeletVersion };
+    this.#pool = new IpPool(options.podCIDR);
     this.#images = [...(options.images ?? []), ...DEFAULT_IMAGE_MAP];
     this.#log = options.log ?? ((m) => console.log(`${new Date().toISOString()} ${m}`));
     const get = async (path: string) => {

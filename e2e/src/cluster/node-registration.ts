@@ -6,7 +6,7 @@ import type { KubeHttp } from './kube-http.ts';
 /** The node's identity and what it reports. */
 export interface NodeInfo {
   readonly name: string;
-  /** The node's InternalIP (the control plane's loopback address). */
+  /** The node's InternalIP (the cluster network namespace's veth address, where the API server listens). */
   readonly address: string;
   /** Reported capacity and allocatable (`cpu`, `memory`, `pods`, `ephemeral-storage`). */
   readonly allocatable: Readonly<Record<string, string>>;
@@ -33,7 +33,7 @@ function time(d: Date): string {
 
 /** The default allocatable of the node: generous CPU, the machine's memory, 110 pods. */
 export function defaultAllocatable(): Record<string, string> {
-  // A stand-in node runs only loopback processes; 16 CPUs lets a chart's requests schedule on a
+  // A stand-in node runs only local processes; 16 CPUs lets a chart's requests schedule on a
   // 2-core machine, as they would on a real node of a real cluster.
   return { cpu: '16', memory: `${Math.floor(os.totalmem() / 2 ** 20)}Mi`, pods: '110', 'ephemeral-storage': '100Gi' };
 }

@@ -31,16 +31,16 @@ const sources: EnvSources = {
   secret: async (ns, name) => (ns === 'ns' && name === 'sec' ? { password: 'hunter2' } : undefined),
 };
 
-const placement = { podIP: '127.0.1.10', hostIP: '127.0.1.1', nodeAllocatable: { cpu: '16', memory: '8Gi' } };
+const placement = { podIP: '10.244.1.10', hostIP: '10.200.1.2', nodeAllocatable: { cpu: '16', memory: '8Gi' } };
 
 test('resolves env, downward API and secrets as the kubelet does', async () => {
   const env = Object.fromEntries(await containerEnv(pod, container, placement, sources));
   assert.deepEqual(env, {
     CFG_A: '1',
     POD_NAME: 'sig-1',
-    POD_IP: '127.0.1.10',
+    POD_IP: '10.244.1.10',
     APP: 'signaling',
-    URL: 'http://127.0.1.10:8080/$(UNDEFINED)/$(POD_IP)',
+    URL: 'http://10.244.1.10:8080/$(UNDEFINED)/$(POD_IP)',
     MEM_MI: '256',
     CPU_M: '250',
     CPU_LIMIT: '16',
