@@ -8,7 +8,9 @@ import { SignalingError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer } from "./observability/tracing.ts";
-import { RoomService } from "./rooms/room-service.ts";
+import type { ClusterPort } from "./cluster/cluster-port.ts";
+import type { RoomCommand } from "./cluster/wire.ts";
+import { RoomService, type DeliveryTarget } from "./rooms/room-service.ts";
 import { SessionRegistry } from "./sessions/session-registry.ts";
 import { Session, type DetachCause, type SessionSocket } from "./sessions/session.ts";
 
@@ -18,6 +20,8 @@ export interface HubOptions {
   readonly auth: Authenticator;
   readonly metrics: PodMetrics;
   readonly log: Logger;
+  /** Cluster mode: rooms owned elsewhere are reached through it. */
+  readonly cluster?: ClusterPort;
 }
 
 /** Result of a resume attempt. */
@@ -42,6 +46,8 @@ export class Hub {
   readonly #kicked = new Map<string, number>();
   /** Users banned from the whole service, until (epoch ms). */
   readonly #bannedUsers = new Map<string, number>();
+  /** Publishes of events to other pods started by the operation being applied. */
+  #pending: Array<Promise<void>> = [];
 
   constructor(options: HubOptions) {
     this.#o = options;
@@ -62,13 +68,67 @@ export class Hub {
     });
   }
 
-  /** Delivers a serialized event (without seq) to a session's stream, if the session exists. */
-  readonly deliver = (sessionId: string, eventJson: string, type: string): void => {
+  /**
+   * Delivers a serialized event (without seq) to a session: into its stream when it is on this pod,
+   * else (cluster mode) to its edge pod; those publishes are awaited before the operation that
+   * caused them is acknowledged.
+   */
+  readonly deliver = (to: DeliveryTarget, eventJson: string, type: string): void => {
+    const cluster = this.#o.cluster;
+    if (cluster && to.edge !== undefined && to.edge !== cluster.podName) {
+      this.#pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson }));
+      return;
+    }
+    this.deliverLocal(to.sessionId, eventJson, type);
+  };
+
+  /** Pushes an event into the stream of a session on this pod, if it exists. */
+  deliverLocal(sessionId: string, eventJson: string, type: string): void {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     session.pushJson(eventJson);
     this.#o.metrics.messageOut(type);
-  };
+  }
+
+  /**
+   * Applies a room command as the room's owner. Commands from sessions on this pod throw their
+   * refusal (the gateway answers it); commands from other pods get it as an error event. Resolves
+   * once every event the command caused is stored (cluster mode).
+   */
+  applyRoomCommand(cmd: RoomCommand, fromThisPod: boolean): void | Promise<void> {
+    try {
+      this.#applyRoomCommand(cmd);
+    } catch (err) {
+      if (fromThisPod || (err as SignalingError).name !== "SignalingError") {
+        this.#pending = [];
+        throw err;
+      }
+      const e = err as SignalingError;
+      this.#o.metrics.error(e.code);
+      const json = JSON.stringify({
+        type: "error",
+        ...(cmd.from.id === undefined ? {} : { id: cmd.from.id }),
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable,
+        ...(e.field === undefined ? {} : { field: e.field }),
+      });
+      this.#pending.push(
+        (this.#o.cluster as ClusterPort).deliverRemote(cmd.from.edge, {
+          sessionId: cmd.from.sessionId,
+          type: "error",
+          json,
+          ...(cmd.k === "join" ? { joinFailed: cmd.room } : {}),
+        }),
+      );
+    }
+    return this.#flush();
+  }
+
+  /** Marks a remote session's reserved room as not joined (its join was refused by the owner). */
+  joinFailed(sessionId: string, room: string): void {
+    this.sessions.get(sessionId)?.rooms.delete(room);
+  }
 
   /**
    * Authenticates a `hello` and opens a new session on `socket`; sends `welcome`. Rejects with a
@@ -171,7 +231,7 @@ export class Hub {
     );
     for (const frame of plan.frames) socket.send(frame);
     session.attach(socket);
-    for (const room of session.rooms) this.rooms.setConnected(room, session.peerId, true);
+    for (const room of session.rooms) this.#background({ k: "connected", room, from: this.#origin(session, undefined), connected: true });
     this.#o.metrics.resumes.labels("ok").inc();
     return { ok: true, session };
   }
@@ -199,14 +259,11 @@ export class Hub {
       case "join":
         return this.#join(session, msg);
       case "leave":
-        if (!this.rooms.leave(msg.room, session.peerId, "left")) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${msg.room}`);
+        if (!session.rooms.has(msg.room)) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${msg.room}`);
         session.rooms.delete(msg.room);
-        this.#reply(session, msg.id);
-        return;
+        return this.#room({ k: "leave", room: msg.room, from: this.#origin(session, msg.id), reason: "left" });
       case "update":
-        this.rooms.update(msg.room, session.peerId, msg.meta);
-        this.#reply(session, msg.id);
-        return;
+        return this.#room({ k: "update", room: msg.room, from: this.#origin(session, msg.id), meta: msg.meta });
       case "offer":
       case "answer":
       case "candidate":
@@ -215,14 +272,23 @@ export class Hub {
         return this.#relay(session, msg, receivedAtMs);
       case "broadcast":
         this.#require(session, "broadcast");
-        this.rooms.broadcast(msg.room, session.peerId, "broadcast", JSON.stringify({ type: "broadcast", room: msg.room, from: session.peerId, data: msg.data }));
-        this.#reply(session, msg.id);
-        return;
+        return this.#room({
+          k: "broadcast",
+          room: msg.room,
+          from: this.#origin(session, msg.id),
+          type: "broadcast",
+          json: JSON.stringify({ type: "broadcast", room: msg.room, from: session.peerId, data: msg.data }),
+        });
       case "message":
         this.#require(session, "broadcast");
-        this.rooms.sendTo(msg.room, session.peerId, msg.to, "message", JSON.stringify({ type: "message", room: msg.room, from: session.peerId, data: msg.data }));
-        this.#reply(session, msg.id);
-        return;
+        return this.#room({
+          k: "send",
+          room: msg.room,
+          from: this.#origin(session, msg.id),
+          to: msg.to,
+          type: "message",
+          json: JSON.stringify({ type: "message", room: msg.room, from: session.peerId, data: msg.data }),
+        });
       case "call-invite": {
         this.#require(session, "call");
         this.calls.invite(deviceOf(session), msg.to, msg.meta ?? {}, (r) => {
@@ -272,14 +338,14 @@ export class Hub {
   detach(session: Session, cause: DetachCause, nowMs: number): void {
     if (session.ended || session.socket === null) return;
     session.detach(cause, nowMs);
-    for (const room of session.rooms) this.rooms.setConnected(room, session.peerId, false);
+    for (const room of session.rooms) this.#background({ k: "connected", room, from: this.#origin(session, undefined), connected: false });
   }
 
   /** Ends a session for good: it leaves its rooms (peers told why) and its calls end. */
   endSession(session: Session, reason: PeerLeftReason): void {
     if (session.ended) return;
     session.ended = true;
-    for (const room of session.rooms) this.rooms.leave(room, session.peerId, reason);
+    for (const room of session.rooms) this.#background({ k: "leave", room, from: this.#origin(session, undefined), reason });
     session.rooms.clear();
     this.calls.sessionGone(session.id, session.calls, reason === "closed" ? "hangup" : "connection-lost");
     session.calls.clear();
@@ -385,42 +451,124 @@ export class Hub {
     });
   }
 
-  #join(session: Session, msg: ClientMessageOf<"join">): void {
+  #join(session: Session, msg: ClientMessageOf<"join">): void | Promise<void> {
     this.#require(session, "join");
     if (!mayAccessRoom(session.principal, msg.room)) throw new SignalingError("SIG_ERR_FORBIDDEN", `token does not allow room ${msg.room}`);
     if (session.rooms.has(msg.room)) throw new SignalingError("SIG_ERR_ALREADY_IN_ROOM", `already in room ${msg.room}`);
     const max = this.#o.config.limits.maxRoomsPerSession;
     if (session.rooms.size >= max) throw new SignalingError("SIG_ERR_TOO_MANY_ROOMS", `at most ${max} rooms per session`);
     const span = tracer.startSpan("switchboard.join", { attributes: { "switchboard.room": msg.room } });
+    // The room is reserved at once, so a second join in flight counts against the cap; a refusal
+    // gives it back.
+    session.rooms.add(msg.room);
+    const release = (err: unknown) => {
+      session.rooms.delete(msg.room);
+      throw err;
+    };
     try {
-      const snapshot = this.rooms.join(msg.room, { sessionId: session.id, peerId: session.peerId, userId: session.userId, meta: msg.meta ?? {} });
-      session.rooms.add(msg.room);
-      session.push({ type: "joined", ...(msg.id === undefined ? {} : { id: msg.id }), room: msg.room, self: snapshot.self, peers: snapshot.peers });
+      const r = this.#room({ k: "join", room: msg.room, from: this.#origin(session, msg.id), meta: msg.meta ?? {} });
+      return r?.catch(release);
+    } catch (err) {
+      return release(err);
     } finally {
       span.end();
     }
   }
 
-  #relay(session: Session, msg: RelayMessage, receivedAtMs: number): void {
+  /** Applies a room command here when this pod owns the room (always in single-node mode), else forwards it. */
+  #room(cmd: RoomCommand): void | Promise<void> {
+    const cluster = this.#o.cluster;
+    if (!cluster || cluster.ownsRoom(cmd.room)) return this.applyRoomCommand(cmd, true);
+    return cluster.forward(cmd);
+  }
+
+  /** A room command nobody waits for (presence changes, leaving on session end); failures are logged. */
+  #background(cmd: RoomCommand): void {
+    try {
+      const r = this.#room(cmd);
+      r?.catch((err: unknown) => this.#o.log.warn({ err, room: cmd.room, k: cmd.k }, "room command failed"));
+    } catch (err) {
+      this.#o.log.warn({ err, room: cmd.room, k: cmd.k }, "room command failed");
+    }
+  }
+
+  #applyRoomCommand(cmd: RoomCommand): void {
+    const { from } = cmd;
+    const local = this.#o.cluster === undefined || from.edge === this.#o.cluster.podName;
+    const origin: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
+    const reply = (json: string, type: string) => this.deliver(origin, json, type);
+    const ok = () => from.id !== undefined && reply(JSON.stringify({ type: "ok", id: from.id }), "ok");
+    switch (cmd.k) {
+      case "join": {
+        const snapshot = this.rooms.join(cmd.room, { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, meta: cmd.meta, ...(local ? {} : { edge: from.edge }) });
+        reply(JSON.stringify({ type: "joined", ...(from.id === undefined ? {} : { id: from.id }), room: cmd.room, self: snapshot.self, peers: snapshot.peers }), "joined");
+        return;
+      }
+      case "leave":
+        if (!this.rooms.leave(cmd.room, from.peerId, cmd.reason) && from.id !== undefined) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${cmd.room}`);
+        ok();
+        return;
+      case "update":
+        this.rooms.update(cmd.room, from.peerId, cmd.meta);
+        ok();
+        return;
+      case "send":
+        this.rooms.sendTo(cmd.room, from.peerId, cmd.to, cmd.type, cmd.json);
+        ok();
+        return;
+      case "broadcast":
+        this.rooms.broadcast(cmd.room, from.peerId, cmd.type, cmd.json);
+        ok();
+        return;
+      case "connected":
+        this.rooms.setConnected(cmd.room, from.peerId, cmd.connected);
+        return;
+    }
+  }
+
+  /** Waits for the publishes the last operation started (nothing to wait for in single-node mode). */
+  #flush(): void | Promise<void> {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    return Promise.all(pending).then(() => undefined);
+  }
+
+  #origin(session: Session, id: string | undefined): RoomCommand["from"] {
+    return {
+      sessionId: session.id,
+      peerId: session.peerId,
+      userId: session.userId,
+      edge: this.#o.cluster?.podName ?? "",
+      ...(id === undefined ? {} : { id }),
+    };
+  }
+
+  #relay(session: Session, msg: RelayMessage, receivedAtMs: number): void | Promise<void> {
     this.#require(session, "signal");
     const span = tracer.startSpan("switchboard.relay", { attributes: { "switchboard.type": msg.type } });
     try {
       const fields = relayFields(msg);
       if (msg.callId !== undefined) {
         this.calls.relay(deviceOf(session), msg.callId, msg.type, fields);
-      } else {
-        const room = msg.room as string;
-        const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
-        this.rooms.sendTo(room, session.peerId, msg.to as string, msg.type, json);
+        this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
+        this.#reply(session, msg.id);
+        return;
       }
+      const room = msg.room as string;
+      const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
+      const r = this.#room({ k: "send", room, from: this.#origin(session, msg.id), to: msg.to as string, type: msg.type, json });
+      if (!r) {
+        this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
+        return;
+      }
+      return r.then(() => this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000));
     } catch (err) {
       span.setAttribute("switchboard.error", (err as SignalingError).code ?? "SIG_ERR_INTERNAL");
       throw err;
     } finally {
       span.end();
     }
-    this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
-    this.#reply(session, msg.id);
   }
 
   #reply(session: Session, id: string | undefined): void {

@@ -59,7 +59,7 @@ function harness(
       const decoded = decodeServerMessage(`{"seq":1,${json.slice(1)}`);
       assert.ok(decoded.ok, `invalid event ${json}: ${decoded.ok ? "" : decoded.message}`);
       assert.equal(decoded.message.type, type);
-      log.push({ to, json, msg: decoded.message });
+      log.push({ to: to.sessionId, json, msg: decoded.message });
     },
     devicesOf: (userId) => devices[userId] ?? [],
     onMembership: (sessionId, callId, member) => {

@@ -1,6 +1,6 @@
 import type { CallEndReason, Meta } from "@switchboard/protocol";
 import { SignalingError } from "../errors.ts";
-import type { DeliverFn } from "../rooms/room-service.ts";
+import type { DeliverFn, DeliveryTarget } from "../rooms/room-service.ts";
 import { newCallId } from "../sessions/ids.ts";
 
 /**
@@ -17,7 +17,7 @@ import { newCallId } from "../sessions/ids.ts";
  */
 
 /** A party's device as the call service needs it. */
-export interface CallDevice {
+export interface CallDevice extends DeliveryTarget {
   readonly sessionId: string;
   readonly peerId: string;
   readonly userId: string;
@@ -137,7 +137,7 @@ export class CallService {
     const incoming = JSON.stringify({ type: "call-incoming", callId, from: { userId: caller.userId, peerId: caller.peerId }, meta });
     for (const leg of call.legs.values()) {
       this.#o.onMembership(leg.device.sessionId, callId, true);
-      this.#o.deliver(leg.device.sessionId, incoming, "call-incoming");
+      this.#o.deliver(leg.device, incoming, "call-incoming");
     }
     this.#arm(call, this.#o.ringTimeoutMs, () => this.#ringTimeout(call));
     return result;
@@ -151,7 +151,7 @@ export class CallService {
     leg.state = "ringing";
     if (call.state === "inviting") {
       call.state = "ringing";
-      this.#o.deliver(call.caller.sessionId, JSON.stringify({ type: "call-ringing", callId, peerId: device.peerId }), "call-ringing");
+      this.#o.deliver(call.caller, JSON.stringify({ type: "call-ringing", callId, peerId: device.peerId }), "call-ringing");
     }
   }
 
@@ -173,7 +173,7 @@ export class CallService {
       if (other !== leg && LIVE_LEG.has(other.state)) this.#endLeg(call, other, "answered-elsewhere");
     }
     this.#o.deliver(
-      call.caller.sessionId,
+      call.caller,
       JSON.stringify({ type: "call-accepted", callId, peerId: device.peerId, polite: false }),
       "call-accepted",
     );
@@ -187,7 +187,7 @@ export class CallService {
     if (call.state !== "answered" || !call.accepted) throw new SignalingError("SIG_ERR_CALL_STATE", `call is ${call.state}`);
     call.state = "active";
     this.#disarm(call);
-    this.#o.deliver(call.accepted.device.sessionId, JSON.stringify({ type: "call-confirmed", callId, polite: true }), "call-confirmed");
+    this.#o.deliver(call.accepted.device, JSON.stringify({ type: "call-confirmed", callId, polite: true }), "call-confirmed");
   }
 
   /**
@@ -253,7 +253,7 @@ export class CallService {
     if (device.sessionId === call.caller.sessionId) target = accepted.device;
     else if (device.sessionId === accepted.device.sessionId) target = call.caller;
     else throw new SignalingError("SIG_ERR_NOT_CALL_PARTY", "not a party of this call");
-    this.#o.deliver(target.sessionId, JSON.stringify({ type, callId, from: device.peerId, ...fields }), type);
+    this.#o.deliver(target, JSON.stringify({ type, callId, from: device.peerId, ...fields }), type);
   }
 
   /**
@@ -328,7 +328,7 @@ export class CallService {
   #endLeg(call: Call, leg: Leg, reason: CallEndReason & LegState): void {
     leg.state = reason;
     this.#o.onMembership(leg.device.sessionId, call.id, false);
-    this.#o.deliver(leg.device.sessionId, JSON.stringify({ type: "call-ended", callId: call.id, reason, legOnly: true }), "call-ended");
+    this.#o.deliver(leg.device, JSON.stringify({ type: "call-ended", callId: call.id, reason, legOnly: true }), "call-ended");
   }
 
   /** Ends the call: every party still involved is told once, timers stop, the call is forgotten. */
@@ -338,12 +338,12 @@ export class CallService {
     this.#disarm(call);
     this.#calls.delete(call.id);
     const json = JSON.stringify({ type: "call-ended", callId: call.id, reason, legOnly: false });
-    this.#o.deliver(call.caller.sessionId, json, "call-ended");
+    this.#o.deliver(call.caller, json, "call-ended");
     this.#o.onMembership(call.caller.sessionId, call.id, false);
     for (const leg of call.legs.values()) {
       if (leg === call.accepted || LIVE_LEG.has(leg.state) || leg.state === "declined") {
         if (LIVE_LEG.has(leg.state)) leg.state = reason === "no-answer" ? "timed-out" : "cancelled";
-        this.#o.deliver(leg.device.sessionId, json, "call-ended");
+        this.#o.deliver(leg.device, json, "call-ended");
       }
       this.#o.onMembership(leg.device.sessionId, call.id, false);
     }

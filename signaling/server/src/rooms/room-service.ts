@@ -1,8 +1,15 @@
 import type { Meta, PeerInfo, PeerLeftReason } from "@switchboard/protocol";
 import { SignalingError } from "../errors.ts";
 
+/** Where an event goes: a session, and the pod holding it when that is not this one. */
+export interface DeliveryTarget {
+  readonly sessionId: string;
+  /** The edge pod of the session in cluster mode; undefined for a session on this pod. */
+  readonly edge?: string | undefined;
+}
+
 /** A member of a room, as the owner keeps it. */
-export interface RoomMember {
+export interface RoomMember extends DeliveryTarget {
   readonly sessionId: string;
   readonly peerId: string;
   readonly userId: string;
@@ -11,7 +18,7 @@ export interface RoomMember {
 }
 
 /** Sends an already serialized event (without `seq`) to one session. */
-export type DeliverFn = (sessionId: string, eventJson: string, type: string) => void;
+export type DeliverFn = (to: DeliveryTarget, eventJson: string, type: string) => void;
 
 interface Room {
   readonly id: string;
@@ -99,7 +106,7 @@ export class RoomService {
     const room = this.#memberRoom(roomId, fromPeerId);
     const target = room.members.get(toPeerId);
     if (!target) throw new SignalingError("SIG_ERR_PEER_NOT_FOUND", `peer ${toPeerId} is not in room ${roomId}`);
-    this.#deliver(target.sessionId, eventJson, type);
+    this.#deliver(target, eventJson, type);
   }
 
   /** Delivers a serialized event from `fromPeerId` to every other member. Returns how many. */
@@ -123,7 +130,7 @@ export class RoomService {
     this.#rooms.delete(roomId);
     const json = JSON.stringify({ type: "room-closed", room: roomId, reason });
     const members = [...room.members.values()];
-    for (const m of members) this.#deliver(m.sessionId, json, "room-closed");
+    for (const m of members) this.#deliver(m, json, "room-closed");
     return members;
   }
 
@@ -170,7 +177,7 @@ export class RoomService {
     let n = 0;
     for (const m of room.members.values()) {
       if (m.peerId === exceptPeerId) continue;
-      this.#deliver(m.sessionId, eventJson, type);
+      this.#deliver(m, eventJson, type);
       n += 1;
     }
     return n;

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { Meta, PeerLeftReason } from "@switchboard/protocol";
+
+/**
+ * Messages between pods (docs/cluster.md). Commands go from an edge to a room's owner; envelopes
+ * carry one event from an owner to the edge of the session it is for. Parsed with zod on receipt,
+ * like client input: another pod may run another version.
+ */
+
+/** The session a command comes from, and the pod that holds it. */
+const Origin = z.object({ sessionId: z.string(), peerId: z.string(), userId: z.string(), edge: z.string(), id: z.string().optional() });
+
+export const RoomCommand = z.discriminatedUnion("k", [
+  z.object({ k: z.literal("join"), room: z.string(), from: Origin, meta: Meta }),
+  z.object({ k: z.literal("leave"), room: z.string(), from: Origin, reason: PeerLeftReason }),
+  z.object({ k: z.literal("update"), room: z.string(), from: Origin, meta: Meta }),
+  /** A relay or direct message: `json` is the event for the target, without seq. */
+  z.object({ k: z.literal("send"), room: z.string(), from: Origin, to: z.string(), type: z.string(), json: z.string() }),
+  z.object({ k: z.literal("broadcast"), room: z.string(), from: Origin, type: z.string(), json: z.string() }),
+  z.object({ k: z.literal("connected"), room: z.string(), from: Origin, connected: z.boolean() }),
+]);
+export type RoomCommand = z.infer<typeof RoomCommand>;
+
+/** An event for one session, from an owner to the session's edge. */
+export const EventEnvelope = z.object({
+  sessionId: z.string(),
+  type: z.string(),
+  /** The event without seq (the edge sequences it). */
+  json: z.string(),
+  /** Bookkeeping for the edge: the session joined, or failed to join, this room. */
+  joined: z.string().optional(),
+  joinFailed: z.string().optional(),
+});
+export type EventEnvelope = z.infer<typeof EventEnvelope>;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function encodeWire(value: RoomCommand | EventEnvelope): Uint8Array {
+  return enc.encode(JSON.stringify(value));
+}
+
+/** Parses a command; throws with the first bad field (the consumer logs and skips it). */
+export function decodeRoomCommand(data: Uint8Array): RoomCommand {
+  return RoomCommand.parse(JSON.parse(dec.decode(data)));
+}
+
+export function decodeEventEnvelope(data: Uint8Array): EventEnvelope {
+  return EventEnvelope.parse(JSON.parse(dec.decode(data)));
+}
