@@ -5,6 +5,7 @@ import { createAuthenticator, type Authenticator } from "./auth/index.ts";
 import { parseConfig, type Config, type ConfigInput } from "./config.ts";
 import { sendJson } from "./http/json.ts";
 import { serveStatic } from "./http/static.ts";
+import type { ClusterNode } from "./cluster/cluster-node.ts";
 import { Hub } from "./hub.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { PodMetrics } from "./observability/metrics.ts";
@@ -21,6 +22,11 @@ export interface SignalingServerOptions {
   readonly auth?: Authenticator;
   /** Collect Node's default metrics (off in tests that start many pods in one process). @default true */
   readonly defaultMetrics?: boolean;
+  /**
+   * Cluster mode: this pod's node (built by main.ts from `config.cluster`, or by tests over shared
+   * in-memory adapters). It is started by `listen()` and stopped by `close()`.
+   */
+  readonly cluster?: ClusterNode;
 }
 
 /** A running (or ready to run) signaling pod. */
@@ -31,6 +37,8 @@ export interface SignalingServer extends AsyncDisposable {
   /** The PeerJS-server-compatible face (docs/peerjs.md), or null when `peerjs.enabled` is off. */
   readonly peerjs: PeerJsGateway | null;
   readonly metrics: PodMetrics;
+  /** This pod's cluster node in cluster mode. */
+  readonly cluster: ClusterNode | undefined;
   readonly http: Server;
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   listen(): Promise<AddressInfo>;
@@ -56,7 +64,9 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   const metrics = new PodMetrics(config.podName, { defaultMetrics: options.defaultMetrics ?? true });
   const auth = options.auth ?? createAuthenticator(config.auth, log);
   const ownsAuth = options.auth === undefined;
-  const hub = new Hub({ config, auth, metrics, log });
+  const cluster = options.cluster;
+  const hub = new Hub({ config, auth, metrics, log, ...(cluster ? { cluster } : {}) });
+  cluster?.attach(hub);
   const gateway = new Gateway({ config, hub, metrics, log });
   const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;
   metrics.observe({
@@ -87,7 +97,14 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       const ok = server.ready;
-      return sendJson(res, ok ? 200 : 503, { status: ok ? "ready" : "not-ready", draining: gateway.draining });
+      // A broken bus degrades the pod (cross-pod operations fail fast) but local rooms still work,
+      // so readiness reports it without turning the pod away.
+      const bus = cluster?.breaker.state;
+      return sendJson(res, ok ? 200 : 503, {
+        status: ok ? "ready" : "not-ready",
+        draining: gateway.draining,
+        ...(bus === undefined ? {} : { cluster: { bus, degraded: bus !== "closed" } }),
+      });
     }
     if (path === "/metrics") {
       metrics.ready.set(server.ready ? 1 : 0);
@@ -108,6 +125,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     gateway,
     peerjs,
     metrics,
+    cluster,
     http,
     get wsUrl() {
       return `ws://${hostOf(address)}:${address?.port ?? 0}/v1/ws`;
@@ -118,7 +136,8 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     get ready() {
       return address !== null && !gateway.draining;
     },
-    listen() {
+    async listen() {
+      await cluster?.start();
       return new Promise<AddressInfo>((resolve, reject) => {
         http.once("error", reject);
         http.listen(config.port, config.host, () => {
@@ -146,6 +165,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
         await gateway.close();
         await peerjs?.close();
         hub.close();
+        await cluster?.stop();
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test, type TestContext } from "node:test";
+import type { ServerMessageOf } from "@switchboard/protocol";
+import { createSignalingServer, type SignalingServer } from "../app.ts";
+import { createLogger } from "../logger.ts";
+import { RawClient } from "../testing/raw-client.ts";
+import type { ClusterBus } from "./bus.ts";
+import { ClusterNode } from "./cluster-node.ts";
+import type { Directory } from "./directory.ts";
+import { MemoryBus } from "./memory-bus.ts";
+import { MemoryDirectory } from "./memory-directory.ts";
+import { NatsBus } from "./nats-bus.ts";
+import { RedisDirectory } from "./redis-directory.ts";
+import { serializeRingDocument } from "./ring-document.ts";
+import { FileRingSource } from "./ring-source.ts";
+import { RingView } from "./ring-view.ts";
+
+const NATS_URL = process.env["SWITCHBOARD_TEST_NATS"] ?? "nats://127.0.0.1:4222";
+const REDIS_URL = process.env["SWITCHBOARD_TEST_REDIS"] ?? "redis://127.0.0.1:6379";
+const PODS = ["pod-a", "pod-b", "pod-c"];
+
+interface Shared {
+  bus(pod: string): Promise<ClusterBus>;
+  directory(pod: string): Promise<Directory>;
+  cleanup(): Promise<void>;
+}
+
+const adapters: Record<string, (cluster: string) => Shared> = {
+  memory: () => {
+    const bus = new MemoryBus({ retryDelayMs: 10 });
+    const dir = new MemoryDirectory();
+    return { bus: async () => bus, directory: async () => dir, cleanup: () => bus.close() };
+  },
+  "nats+redis": (cluster) => {
+    const buses: NatsBus[] = [];
+    const dirs: RedisDirectory[] = [];
+    return {
+      bus: async (pod) => {
+        const b = await NatsBus.connect({ servers: NATS_URL, stream: `SB_${cluster}`, subjects: [`sb.${cluster}.>`], maxAgeMs: 120_000, storage: "memory", name: pod, retryDelayMs: 20 });
+        buses.push(b);
+        return b;
+      },
+      directory: async () => {
+        const d = new RedisDirectory({ url: REDIS_URL, cluster });
+        await d.ready();
+        dirs.push(d);
+        return d;
+      },
+      cleanup: async () => {
+        await buses[0]?.deleteStream();
+        for (const b of buses) await b.close();
+        await dirs[0]?.deleteAll();
+        for (const d of dirs) await d.close();
+      },
+    };
+  },
+};
+
+/** Three pods sharing a bus, a directory and a ring file; every pod owns some rooms. */
+async function startCluster(t: TestContext, adapter: string, config: Record<string, unknown> = {}): Promise<SignalingServer[]> {
+  const cluster = `t${randomBytes(5).toString("hex")}`;
+  const dir = await mkdtemp(join(tmpdir(), "cluster-"));
+  const ringPath = join(dir, "ring.json");
+  await writeFile(ringPath, serializeRingDocument({ version: 1, members: PODS.map((name) => ({ name, address: "127.0.0.1:8080", state: "ACTIVE" as const })) }));
+  const shared = (adapters[adapter] as (c: string) => Shared)(cluster);
+  const log = createLogger("silent");
+  const servers: SignalingServer[] = [];
+  t.after(async () => {
+    for (const s of servers) await s.close();
+    await shared.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+  for (const podName of PODS) {
+    const directory = await shared.directory(podName);
+    const node = new ClusterNode({
+      podName,
+      cluster,
+      bus: await shared.bus(podName),
+      directory,
+      ring: new RingView({ podName, source: new FileRingSource(ringPath, { pollMs: 100 }), directory }),
+      log,
+    });
+    const server = createSignalingServer({ config: { port: 0, podName, logLevel: "silent", auth: { mode: "insecure-dev" }, ...config }, defaultMetrics: false, cluster: node, log });
+    await server.listen();
+    servers.push(server);
+  }
+  return servers;
+}
+
+/** A room owned by the given pod (found through that pod's ring). */
+function roomOwnedBy(server: SignalingServer, prefix: string): string {
+  for (let i = 0; ; i++) if (server.cluster?.ownsRoom(`${prefix}-${i}`)) return `${prefix}-${i}`;
+}
+
+for (const adapter of Object.keys(adapters)) {
+  describe(`cluster rooms over ${adapter}`, () => {
+    test("clients on three pods share a room owned by one of them: snapshot, presence, relay, broadcast, leave", async (t) => {
+      const [a, b, c] = (await startCluster(t, adapter)) as [SignalingServer, SignalingServer, SignalingServer];
+      const alice = new RawClient(a.wsUrl);
+      const bob = new RawClient(b.wsUrl);
+      const carol = new RawClient(c.wsUrl);
+      t.after(() => Promise.all([alice.close(), bob.close(), carol.close()]));
+      await alice.hello("alice");
+      const wb = await bob.hello("bob");
+      const wc = await carol.hello("carol");
+      // A room owned by pod-c: alice (on pod-a) and bob (on pod-b) both reach it through the bus.
+      const room = roomOwnedBy(c, "shared");
+      const ja = await alice.request({ type: "join", room, meta: { n: "a" } });
+      assert.equal(ja.type, "joined");
+      const jb = (await bob.request({ type: "join", room })) as ServerMessageOf<"joined">;
+      assert.deepEqual(jb.peers.map((p) => p.userId), ["alice"]);
+      const pj = await alice.nextOf("peer-joined");
+      assert.equal(pj.peer.peerId, wb.peerId);
+      await carol.request({ type: "join", room });
+
+      assert.equal((await alice.request({ type: "offer", room, to: wb.peerId, sdp: "v=0\r\nx" })).type, "ok");
+      const offer = await bob.nextOf("offer");
+      assert.equal(offer.sdp, "v=0\r\nx");
+
+      await carol.request({ type: "broadcast", room, data: { hi: 1 } });
+      assert.deepEqual((await alice.nextOf("broadcast")).data, { hi: 1 });
+      assert.deepEqual((await bob.nextOf("broadcast")).data, { hi: 1 });
+
+      await carol.request({ type: "leave", room });
+      const left = await alice.next((m) => m.type === "peer-left");
+      assert.equal((left as ServerMessageOf<"peer-left">).peerId, wc.peerId);
+      assert.equal((left as ServerMessageOf<"peer-left">).reason, "left");
+    });
+
+    test("messages between pods arrive exactly once, in order per sender and receiver", async (t) => {
+      const [a, b, c] = (await startCluster(t, adapter, { limits: { ratePerSecond: 10_000, rateBurst: 10_000 } })) as [SignalingServer, SignalingServer, SignalingServer];
+      const alice = new RawClient(a.wsUrl);
+      const bob = new RawClient(b.wsUrl);
+      t.after(() => Promise.all([alice.close(), bob.close()]));
+      await alice.hello("alice");
+      const wb = await bob.hello("bob");
+      const room = roomOwnedBy(c, "order");
+      await alice.request({ type: "join", room });
+      await bob.request({ type: "join", room });
+      const n = 200;
+      for (let i = 0; i < n; i++) alice.send({ type: "message", room, to: wb.peerId, data: i });
+      const got: number[] = [];
+      for (let i = 0; i < n; i++) got.push((await bob.nextOf("message", 10_000)).data as number);
+      assert.deepEqual(got, Array.from({ length: n }, (_, i) => i));
+      const seqs = bob.received.filter((m) => "seq" in m).map((m) => (m as { seq: number }).seq);
+      seqs.forEach((s, i) => assert.equal(s, i + 1, "the receiver's stream has no gap"));
+    });
+
+    test("a refusal by a remote owner reaches the sender with its request id and frees the reservation", async (t) => {
+      const [a, , c] = (await startCluster(t, adapter, { limits: { maxPeersPerRoom: 1 } })) as [SignalingServer, SignalingServer, SignalingServer];
+      const first = new RawClient(c.wsUrl);
+      const second = new RawClient(a.wsUrl);
+      t.after(() => Promise.all([first.close(), second.close()]));
+      await first.hello("first");
+      await second.hello("second");
+      const room = roomOwnedBy(c, "full");
+      await first.request({ type: "join", room });
+      const refused = await second.request({ type: "join", room, id: "j1" });
+      assert.equal(refused.type, "error");
+      assert.equal((refused as ServerMessageOf<"error">).code, "SIG_ERR_ROOM_FULL");
+      assert.equal((refused as ServerMessageOf<"error">).id, "j1");
+      const again = await second.request({ type: "leave", room });
+      assert.equal((again as ServerMessageOf<"error">).code, "SIG_ERR_NOT_IN_ROOM", "the refused room was not kept as joined");
+    });
+  });
+}
