@@ -76,6 +76,21 @@ export const ConfigSchema = z.object({
     .prefault({}),
   /** Serve the demo page at `/`. */
   demoPage: z.coerce.boolean().default(true),
+  /**
+   * Cluster mode (docs/cluster.md). Off (single node, in memory) unless `name` is set; then NATS and
+   * Redis are required and the ring comes from `ringFile` or, without it, the Redis key
+   * `sb:<name>:ring`.
+   */
+  cluster: z
+    .object({
+      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "cluster name: 1-64 chars of A-Z a-z 0-9 _ -").optional(),
+      natsUrl: z.string().default("nats://127.0.0.1:4222"),
+      redisUrl: z.string().default("redis://127.0.0.1:6379"),
+      ringFile: z.string().optional(),
+      /** Stream storage: `file` survives a NATS restart. */
+      storage: z.enum(["file", "memory"]).default("file"),
+    })
+    .prefault({}),
   /** The PeerJS-server-compatible face (docs/peerjs.md). */
   peerjs: PeerJsConfigSchema.prefault({}),
 });
@@ -121,6 +136,10 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   SWITCHBOARD_HEARTBEAT_INTERVAL_MS: "heartbeatIntervalMs",
   SWITCHBOARD_RESUME_WINDOW_MS: "resumeWindowMs",
   SWITCHBOARD_DRAIN_TIMEOUT_MS: "drain.timeoutMs",
+  SWITCHBOARD_CLUSTER_NAME: "cluster.name",
+  SWITCHBOARD_NATS_URL: "cluster.natsUrl",
+  SWITCHBOARD_REDIS_URL: "cluster.redisUrl",
+  SWITCHBOARD_RING_FILE: "cluster.ringFile",
   SWITCHBOARD_PEERJS_ENABLED: "peerjs.enabled",
   SWITCHBOARD_PEERJS_PATH: "peerjs.path",
   SWITCHBOARD_PEERJS_KEY: "peerjs.key",

@@ -3,6 +3,7 @@
  * The pod's entry point: configuration, tracing, the server, and signal handling. Wiring only.
  */
 import { createSignalingServer } from "./app.ts";
+import { connectCluster } from "./cluster/connect.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { startTracing } from "./observability/tracing.ts";
@@ -19,9 +20,10 @@ try {
 }
 const log = createLogger(config.logLevel, { pod: config.podName });
 const tracing = await startTracing("switchboard-signaling");
-const server = createSignalingServer({ config, log });
+const cluster = await connectCluster(config, log);
+const server = createSignalingServer({ config, log, ...(cluster ? { cluster: cluster.node } : {}) });
 await server.listen();
-log.info({ url: server.httpUrl, ws: server.wsUrl, auth: config.auth.mode }, "switchboard pod up");
+log.info({ url: server.httpUrl, ws: server.wsUrl, auth: config.auth.mode, cluster: config.cluster.name ?? null }, "switchboard pod up");
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {
@@ -31,6 +33,7 @@ async function stop(signal: string): Promise<void> {
   try {
     if (signal === "SIGTERM") await server.drain();
     await server.close();
+    await cluster?.close();
     await tracing?.shutdown();
   } catch (err) {
     log.error({ err }, "error while stopping");

@@ -1,0 +1,59 @@
+import type { Config } from "../config.ts";
+import type { Logger } from "../logger.ts";
+import { ClusterNode } from "./cluster-node.ts";
+import { NatsBus } from "./nats-bus.ts";
+import { RedisDirectory } from "./redis-directory.ts";
+import { FileRingSource, RedisRingSource } from "./ring-source.ts";
+import { RingView } from "./ring-view.ts";
+
+/** A connected cluster node and the connections it runs on (closed by `close`). */
+export interface ClusterConnection {
+  readonly node: ClusterNode;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects NATS (stream created or updated idempotently) and Redis and builds this pod's cluster
+ * node from `config.cluster`. Resolves null in single-node mode (no cluster name). Rejects, having
+ * closed what it opened, when NATS or Redis cannot be reached at start.
+ */
+export async function connectCluster(config: Config, log: Logger): Promise<ClusterConnection | null> {
+  const { cluster } = config;
+  if (!cluster.name) return null;
+  const name = cluster.name;
+  const directory = new RedisDirectory({ url: cluster.redisUrl, cluster: name });
+  let bus: NatsBus | null = null;
+  try {
+    await directory.ready();
+    bus = await NatsBus.connect({
+      servers: cluster.natsUrl,
+      stream: `SB_${name}`,
+      subjects: [`sb.${name}.>`],
+      // Kept long enough for any resume and any takeover read.
+      maxAgeMs: Math.max(2 * config.resumeWindowMs, 60_000),
+      storage: cluster.storage,
+      name: config.podName,
+    });
+  } catch (err) {
+    await directory.close();
+    throw err;
+  }
+  const source = cluster.ringFile ? new FileRingSource(cluster.ringFile) : new RedisRingSource(directory.redis, name);
+  const node = new ClusterNode({
+    podName: config.podName,
+    cluster: name,
+    bus,
+    directory,
+    ring: new RingView({ podName: config.podName, source, directory, onError: (err) => log.warn({ err }, "ring source error") }),
+    log,
+    onBreaker: (state) => log.warn({ state }, "cluster bus breaker"),
+  });
+  const openBus = bus;
+  return {
+    node,
+    close: async () => {
+      await openBus.close();
+      await directory.close();
+    },
+  };
+}
