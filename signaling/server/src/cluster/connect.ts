@@ -22,7 +22,7 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
   if (!cluster.name) return null;
   const name = cluster.name;
   const directory = new RedisDirectory({ url: cluster.redisUrl, cluster: name });
-  let bus: NatsBus | null = null;
+  let bus: NatsBus;
   try {
     await directory.ready();
     bus = await NatsBus.connect({

@@ -7,7 +7,8 @@ import type { Session } from "./session.ts";
 export class SessionRegistry {
   readonly #byId = new Map<string, Session>();
   readonly #byPeerId = new Map<string, Session>();
-  readonly #byUser = new Map<string, Set<Session>>();
+  /** A user's one session directly (the common case), a Set only once a second device appears. */
+  readonly #byUser = new Map<string, Session | Set<Session>>();
 
   get size(): number {
     return this.#byId.size;
@@ -16,20 +17,21 @@ export class SessionRegistry {
   add(session: Session): void {
     this.#byId.set(session.id, session);
     this.#byPeerId.set(session.peerId, session);
-    let devices = this.#byUser.get(session.userId);
-    if (!devices) {
-      devices = new Set();
-      this.#byUser.set(session.userId, devices);
-    }
-    devices.add(session);
+    const devices = this.#byUser.get(session.userId);
+    if (!devices) this.#byUser.set(session.userId, session);
+    else if (devices instanceof Set) devices.add(session);
+    else if (devices !== session) this.#byUser.set(session.userId, new Set([devices, session]));
   }
 
   remove(session: Session): void {
     this.#byId.delete(session.id);
     this.#byPeerId.delete(session.peerId);
     const devices = this.#byUser.get(session.userId);
-    devices?.delete(session);
-    if (devices?.size === 0) this.#byUser.delete(session.userId);
+    if (devices === session) this.#byUser.delete(session.userId);
+    else if (devices instanceof Set) {
+      devices.delete(session);
+      if (devices.size === 0) this.#byUser.delete(session.userId);
+    }
   }
 
   get(sessionId: string): Session | undefined {
@@ -42,7 +44,9 @@ export class SessionRegistry {
 
   /** The sessions (devices) of a user, attached or waiting to resume. */
   devicesOf(userId: string): ReadonlySet<Session> {
-    return this.#byUser.get(userId) ?? EMPTY;
+    const devices = this.#byUser.get(userId);
+    if (!devices) return EMPTY;
+    return devices instanceof Set ? devices : new Set([devices]);
   }
 
   values(): IterableIterator<Session> {

@@ -34,10 +34,6 @@ export class Session {
   /** The protocol face the client speaks: only Switchboard v1 sessions can take calls. */
   readonly face: "switchboard" | "peerjs";
   principal: Principal;
-  /** Rooms this session is a member of. */
-  readonly rooms = new Set<string>();
-  /** Calls this session takes part in. */
-  readonly calls = new Set<string>();
   socket: SessionSocket | null = null;
   /** When the socket went away (epoch ms), or null while attached. */
   detachedAtMs: number | null = null;
@@ -46,11 +42,18 @@ export class Session {
   expiryWarned = false;
   ended = false;
 
+  // Allocated on first use: an idle session holds no empty Sets or arrays (a pod keeps tens of
+  // thousands of sessions, most of them in one room or none, and in no call).
+  #rooms: Set<string> | null = null;
+  #calls: Set<string> | null = null;
   #nextSeq = 1;
   #acked = 0;
   readonly #replayBytesLimit: number;
-  #replaySeqs: number[] = [];
-  #replayFrames: string[] = [];
+  /**
+   * The kept frames are `#replayFrames[#replayHead …]`, carrying the contiguous seqs
+   * `#replayFloor … lastSeq`: events are only ever dropped from the head, so no seq is stored.
+   */
+  #replayFrames: string[] | null = null;
   #replayHead = 0;
   #replayBytes = 0;
   /** Lowest seq that may still be replayed (everything below was acknowledged or dropped). */
@@ -61,6 +64,16 @@ export class Session {
     this.device = options.device;
     this.face = options.face ?? "switchboard";
     this.#replayBytesLimit = options.maxReplayBytes;
+  }
+
+  /** Rooms this session is a member of. */
+  get rooms(): Set<string> {
+    return (this.#rooms ??= new Set());
+  }
+
+  /** Calls this session takes part in. */
+  get calls(): Set<string> {
+    return (this.#calls ??= new Set());
   }
 
   get userId(): string {
@@ -79,7 +92,7 @@ export class Session {
 
   /** Events kept for replay. */
   get replayLength(): number {
-    return this.#replaySeqs.length - this.#replayHead;
+    return this.#nextSeq - this.#replayFloor;
   }
 
   get replayBytes(): number {
@@ -98,7 +111,7 @@ export class Session {
   pushJson(eventJson: string): number {
     const seq = this.#nextSeq++;
     const frame = `{"seq":${seq},${eventJson.slice(1)}`;
-    this.#keep(seq, frame);
+    this.#keep(frame);
     this.socket?.send(frame);
     return seq;
   }
@@ -108,10 +121,7 @@ export class Session {
     const upTo = Math.min(seq, this.lastSeq);
     if (upTo <= this.#acked) return;
     this.#acked = upTo;
-    while (this.#replayHead < this.#replaySeqs.length && (this.#replaySeqs[this.#replayHead] as number) <= upTo) {
-      this.#dropHead();
-    }
-    this.#replayFloor = Math.max(this.#replayFloor, upTo + 1);
+    while (this.#replayFloor <= upTo) this.#dropHead();
     this.#compact();
   }
 
@@ -122,7 +132,7 @@ export class Session {
   planReplay(lastSeq: number): ReplayPlan {
     if (lastSeq > this.lastSeq || lastSeq + 1 < this.#replayFloor) return { ok: false, reason: "gap" };
     this.ack(lastSeq);
-    return { ok: true, frames: this.#replayFrames.slice(this.#replayHead) };
+    return { ok: true, frames: this.#replayFrames?.slice(this.#replayHead) ?? [] };
   }
 
   /** Attaches a socket (after a handshake or a resume); the caller closes any previous one. */
@@ -139,32 +149,31 @@ export class Session {
     this.detachCause = cause;
   }
 
-  #keep(seq: number, frame: string): void {
-    this.#replaySeqs.push(seq);
-    this.#replayFrames.push(frame);
+  #keep(frame: string): void {
+    (this.#replayFrames ??= []).push(frame);
     this.#replayBytes += frame.length;
-    while (this.#replayBytes > this.#replayBytesLimit && this.replayLength > 1) {
-      this.#replayFloor = (this.#replaySeqs[this.#replayHead] as number) + 1;
-      this.#dropHead();
-    }
+    while (this.#replayBytes > this.#replayBytesLimit && this.replayLength > 1) this.#dropHead();
     this.#compact();
   }
 
+  /** Forgets the oldest kept frame (the caller made sure there is one); the floor moves past it. */
   #dropHead(): void {
-    this.#replayBytes -= (this.#replayFrames[this.#replayHead] as string).length;
-    this.#replayFrames[this.#replayHead] = "";
+    const frames = this.#replayFrames as string[];
+    this.#replayBytes -= (frames[this.#replayHead] as string).length;
+    frames[this.#replayHead] = "";
     this.#replayHead += 1;
+    this.#replayFloor += 1;
   }
 
-  /** Reclaims the consumed prefix of the replay arrays once it dominates them. */
+  /** Reclaims the consumed prefix of the replay array once it dominates it. */
   #compact(): void {
-    if (this.#replayHead === this.#replaySeqs.length) {
-      this.#replaySeqs = [];
-      this.#replayFrames = [];
+    const frames = this.#replayFrames;
+    if (!frames) return;
+    if (this.#replayHead === frames.length) {
+      this.#replayFrames = null;
       this.#replayHead = 0;
-    } else if (this.#replayHead > 64 && this.#replayHead * 2 > this.#replaySeqs.length) {
-      this.#replaySeqs = this.#replaySeqs.slice(this.#replayHead);
-      this.#replayFrames = this.#replayFrames.slice(this.#replayHead);
+    } else if (this.#replayHead > 64 && this.#replayHead * 2 > frames.length) {
+      this.#replayFrames = frames.slice(this.#replayHead);
       this.#replayHead = 0;
     }
   }

@@ -2,6 +2,14 @@ import type { WebSocket } from "ws";
 import type { Session, SessionSocket } from "../sessions/session.ts";
 import { TokenBucket } from "../limits/token-bucket.ts";
 
+/** What every connection of one gateway shares: kept once, not per socket. */
+export interface ConnectionShared {
+  /** Bytes buffered for one socket before it is closed as a slow consumer. */
+  readonly maxOutboundBytes: number;
+  /** Called when a send leaves more than `maxOutboundBytes` buffered. */
+  readonly onOverflow: (c: Connection) => void;
+}
+
 /** Lifecycle of one socket. */
 export type ConnectionState = "handshake" | "open" | "closed";
 
@@ -25,8 +33,7 @@ export class Connection implements SessionSocket {
   handshakeTimer: ReturnType<typeof setTimeout> | null = null;
   /** Messages are handled one after another; this is the tail of the chain while one is async. */
   pending: Promise<void> | null = null;
-  readonly #maxOutboundBytes: number;
-  readonly #onOverflow: (c: Connection) => void;
+  readonly #shared: ConnectionShared;
 
   constructor(init: {
     ws: WebSocket;
@@ -36,22 +43,20 @@ export class Connection implements SessionSocket {
     ratePerSecond: number;
     rateBurst: number;
     heartbeatIntervalMs: number;
-    maxOutboundBytes: number;
-    onOverflow: (c: Connection) => void;
+    shared: ConnectionShared;
   }) {
     this.ws = init.ws;
     this.ip = init.ip;
     this.headerToken = init.headerToken;
     this.bucket = new TokenBucket(init.ratePerSecond, init.rateBurst, init.nowMs);
     this.nextPingAtMs = init.nowMs + init.heartbeatIntervalMs;
-    this.#maxOutboundBytes = init.maxOutboundBytes;
-    this.#onOverflow = init.onOverflow;
+    this.#shared = init.shared;
   }
 
   send(frame: string): void {
     if (this.state === "closed") return;
     this.ws.send(frame);
-    if (this.ws.bufferedAmount > this.#maxOutboundBytes) this.#onOverflow(this);
+    if (this.ws.bufferedAmount > this.#shared.maxOutboundBytes) this.#shared.onOverflow(this);
   }
 
   bufferedBytes(): number {

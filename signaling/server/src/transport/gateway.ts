@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import {
   ERROR_CODES,
   WS_BEARER_SUBPROTOCOL_PREFIX,
@@ -17,7 +17,7 @@ import { IpLimiter } from "../limits/ip-limiter.ts";
 import type { Logger } from "../logger.ts";
 import type { PodMetrics } from "../observability/metrics.ts";
 import type { DetachCause } from "../sessions/session.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionShared } from "./connection.ts";
 
 /** Options of {@link Gateway}. */
 export interface GatewayOptions {
@@ -40,7 +40,19 @@ export class Gateway {
   readonly #o: GatewayOptions;
   readonly #wss: WebSocketServer;
   readonly #ipLimiter: IpLimiter;
-  readonly #connections = new Set<Connection>();
+  /** Open sockets and their connections (the listeners below find a socket's connection here). */
+  readonly #connections = new Map<WebSocket, Connection>();
+  /**
+   * One set of socket listeners for every socket (`this` is the socket): per-socket closures and
+   * their captured scopes cost a few hundred bytes per connection.
+   */
+  readonly #listeners: {
+    readonly message: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+    readonly pong: (this: WebSocket) => void;
+    readonly error: (this: WebSocket, err: Error) => void;
+    readonly close: (this: WebSocket, code: number) => void;
+  };
+  readonly #connectionShared: ConnectionShared;
   /** Sockets closed for being dead or slow: terminated if they have not closed by the deadline. */
   readonly #terminateAt = new Map<Connection, number>();
   #tickTimer: ReturnType<typeof setInterval> | null = null;
@@ -58,6 +70,39 @@ export class Gateway {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL_V1) ? WS_SUBPROTOCOL_V1 : false),
     });
+    this.#connectionShared = {
+      maxOutboundBytes: limits.maxOutboundBytes,
+      onOverflow: (c) => this.#closeFor(c, "SIG_ERR_SLOW_CONSUMER", "slow-consumer", Date.now()),
+    };
+    const onMessage = (ws: WebSocket, data: RawData, isBinary: boolean): void => {
+      const conn = this.#connections.get(ws);
+      if (conn) this.#onMessage(conn, data as Buffer, isBinary);
+    };
+    const onPong = (ws: WebSocket): void => this.#connections.get(ws)?.markAlive();
+    const onError = (err: Error): void => {
+      // ws reports protocol violations here (e.g. a frame over maxPayload, then closes with 1009).
+      const code = (err as Error & { code?: string }).code;
+      if (code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.#o.metrics.error("SIG_ERR_MESSAGE_TOO_BIG");
+      this.#o.log.debug({ err: { message: err.message, code } }, "socket error");
+    };
+    const onClose = (ws: WebSocket, code: number): void => {
+      const conn = this.#connections.get(ws);
+      if (conn) this.#onClose(conn, code);
+    };
+    this.#listeners = {
+      message(data, isBinary) {
+        onMessage(this, data, isBinary);
+      },
+      pong() {
+        onPong(this);
+      },
+      error(err) {
+        onError(err);
+      },
+      close(code) {
+        onClose(this, code);
+      },
+    };
   }
 
   /** Open sockets. */
@@ -101,22 +146,20 @@ export class Gateway {
       return rejectUpgrade(socket, 429, "SIG_ERR_TOO_MANY_CONNECTIONS", verdict);
     }
     const headerToken = bearerFromProtocols(req.headers["sec-websocket-protocol"]);
-    let released = false;
-    const release = () => {
-      if (!released) this.#ipLimiter.release(ip);
-      released = true;
-    };
+    // Until the upgrade completes, the slot is given back when the socket closes; after it, when
+    // the WebSocket closes (#onClose), exactly once either way.
+    const release = () => this.#ipLimiter.release(ip);
     socket.once("close", release);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off("close", release);
-      this.#onConnection(ws, ip, headerToken, release);
+      this.#onConnection(ws, ip, headerToken);
     });
   }
 
   /** One heartbeat and housekeeping pass (normally driven by the shared timer). */
   tick(nowMs: number): void {
     const { heartbeatIntervalMs, heartbeatMissedLimit } = this.#o.config;
-    for (const conn of this.#connections) {
+    for (const conn of this.#connections.values()) {
       if (conn.state !== "open" || nowMs < conn.nextPingAtMs) continue;
       if (conn.awaitingPong) {
         conn.missedPongs += 1;
@@ -150,7 +193,7 @@ export class Gateway {
     this.#draining = true;
     const { timeoutMs, spreadMs, batchSize } = this.#o.config.drain;
     const deadline = Date.now() + timeoutMs;
-    const conns = [...this.#connections];
+    const conns = [...this.#connections.values()];
     const batches = Math.max(1, Math.ceil(conns.length / batchSize));
     const batchGapMs = Math.min(spreadMs, timeoutMs / 2) / batches;
     for (let b = 0; b < batches; b++) {
@@ -161,7 +204,7 @@ export class Gateway {
       if (b < batches - 1) await sleep(batchGapMs);
     }
     while (this.#connections.size > 0 && Date.now() < deadline) await sleep(Math.min(100, Math.max(1, deadline - Date.now())));
-    for (const conn of [...this.#connections]) this.#closeFor(conn, "SIG_ERR_DRAINING", "draining", Date.now());
+    for (const conn of [...this.#connections.values()]) this.#closeFor(conn, "SIG_ERR_DRAINING", "draining", Date.now());
     // Resolve only once every socket is gone (closed, or terminated by the tick 2 s after the close).
     const gone = Date.now() + 3000;
     while (this.#connections.size > 0 && Date.now() < gone) {
@@ -175,7 +218,7 @@ export class Gateway {
     this.#draining = true;
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     this.#tickTimer = null;
-    const closing = [...this.#connections].map((conn) => new Promise<void>((resolve) => {
+    const closing = [...this.#connections.values()].map((conn) => new Promise<void>((resolve) => {
       if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
       conn.ws.once("close", () => resolve());
       conn.close(1001, "SIG_ERR_DRAINING");
@@ -185,43 +228,39 @@ export class Gateway {
     this.#wss.close();
   }
 
-  #onConnection(ws: WebSocket, ip: string, headerToken: string | undefined, release: () => void): void {
-    const { config, metrics } = this.#o;
-    const now = Date.now();
+  #onConnection(ws: WebSocket, ip: string, headerToken: string | undefined): void {
+    const { config } = this.#o;
     const conn = new Connection({
       ws,
       ip,
       headerToken,
-      nowMs: now,
+      nowMs: Date.now(),
       ratePerSecond: config.limits.ratePerSecond,
       rateBurst: config.limits.rateBurst,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
-      maxOutboundBytes: config.limits.maxOutboundBytes,
-      onOverflow: (c) => this.#closeFor(c, "SIG_ERR_SLOW_CONSUMER", "slow-consumer", Date.now()),
+      shared: this.#connectionShared,
     });
-    this.#connections.add(conn);
+    this.#connections.set(ws, conn);
     this.#armHandshakeTimer(conn);
-    ws.on("message", (data, isBinary) => this.#onMessage(conn, data as Buffer, isBinary));
-    ws.on("pong", () => conn.markAlive());
-    ws.on("error", (err) => {
-      // ws reports protocol violations here (e.g. a frame over maxPayload, then closes with 1009).
-      const code = (err as Error & { code?: string }).code;
-      if (code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") metrics.error("SIG_ERR_MESSAGE_TOO_BIG");
-      this.#o.log.debug({ err: { message: err.message, code } }, "socket error");
-    });
-    ws.on("close", (code) => {
-      release();
-      this.#connections.delete(conn);
-      this.#terminateAt.delete(conn);
-      if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer);
-      metrics.closes.labels(String(code)).inc();
-      const wasOpen = conn.state !== "closed";
-      conn.state = "closed";
-      const session = conn.session;
-      if (!session || session.socket !== conn) return;
-      if (wasOpen && ENDING_CLIENT_CLOSE_CODES.has(code)) this.#o.hub.endSession(session, "closed");
-      else this.#o.hub.detach(session, "dropped", Date.now());
-    });
+    const l = this.#listeners;
+    ws.on("message", l.message);
+    ws.on("pong", l.pong);
+    ws.on("error", l.error);
+    ws.on("close", l.close);
+  }
+
+  #onClose(conn: Connection, code: number): void {
+    this.#ipLimiter.release(conn.ip);
+    this.#connections.delete(conn.ws);
+    this.#terminateAt.delete(conn);
+    if (conn.handshakeTimer) clearTimeout(conn.handshakeTimer);
+    this.#o.metrics.closes.labels(String(code)).inc();
+    const wasOpen = conn.state !== "closed";
+    conn.state = "closed";
+    const session = conn.session;
+    if (!session || session.socket !== conn) return;
+    if (wasOpen && ENDING_CLIENT_CLOSE_CODES.has(code)) this.#o.hub.endSession(session, "closed");
+    else this.#o.hub.detach(session, "dropped", Date.now());
   }
 
   #armHandshakeTimer(conn: Connection): void {
