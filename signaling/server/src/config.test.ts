@@ -197,7 +197,7 @@ describe("loadConfig", () => {
       assert.ok(node !== null && typeof node === "object", `${name} → ${path}: parent exists`);
       // The leaf is either set by default or an optional field the schema knows.
       const leaf = keys[keys.length - 1] as string;
-      const known = leaf in (node as object) || ["adminToken", "hs256Secret", "publicKeys", "jwksUrl", "audience", "issuer", "secret"].includes(leaf);
+      const known = leaf in (node as object) || ["adminToken", "hs256Secret", "publicKeys", "jwksUrl", "audience", "issuer", "secret", "name", "ringFile"].includes(leaf);
       assert.ok(known, `${name} → ${path}`);
     }
   });
