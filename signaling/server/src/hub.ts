@@ -9,8 +9,9 @@ import type { Logger } from "./logger.ts";
 import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer } from "./observability/tracing.ts";
 import type { ClusterPort } from "./cluster/cluster-port.ts";
-import type { RoomCommand } from "./cluster/wire.ts";
+import { commandKey, type RoomCommand } from "./cluster/wire.ts";
 import { RoomService, type DeliveryTarget } from "./rooms/room-service.ts";
+import { newCallId } from "./sessions/ids.ts";
 import { SessionRegistry } from "./sessions/session-registry.ts";
 import { Session, type DetachCause, type SessionSocket } from "./sessions/session.ts";
 
@@ -86,6 +87,13 @@ export class Hub {
   deliverLocal(sessionId: string, eventJson: string, type: string): void {
     const session = this.sessions.get(sessionId);
     if (!session) return;
+    // A call owned by another pod: the edge learns the session's calls from the events it carries
+    // (so that a session that ends can tell the call's owner).
+    if (this.#o.cluster && (type === "call-incoming" || type === "call-trying" || type === "call-ended")) {
+      const { callId } = JSON.parse(eventJson) as { callId: string };
+      if (type === "call-ended") session.calls.delete(callId);
+      else session.calls.add(callId);
+    }
     session.pushJson(eventJson);
     this.#o.metrics.messageOut(type);
   }
@@ -125,6 +133,24 @@ export class Hub {
     return this.#flush();
   }
 
+  /**
+   * Starts a call. The call's owner is the ring owner of its id; in cluster mode the caller's edge
+   * looks up the callee's devices on every pod first and hands them to the owner.
+   */
+  async #invite(session: Session, msg: ClientMessageOf<"call-invite">): Promise<void> {
+    const cluster = this.#o.cluster;
+    const devices = cluster ? await cluster.devicesOf(msg.to) : undefined;
+    const r = this.#room({
+      k: "call-invite",
+      callId: newCallId(),
+      from: this.#origin(session, msg.id),
+      to: msg.to,
+      meta: msg.meta ?? {},
+      ...(devices ? { devices } : {}),
+    });
+    if (r) await r;
+  }
+
   /** Marks a remote session's reserved room as not joined (its join was refused by the owner). */
   joinFailed(sessionId: string, room: string): void {
     this.sessions.get(sessionId)?.rooms.delete(room);
@@ -146,6 +172,7 @@ export class Hub {
         const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
         session.attach(socket);
         this.sessions.add(session);
+        this.#o.cluster?.sessionOpened(session);
         span.setAttribute("switchboard.session", session.id);
         const ice = this.iceServersFor(principal.userId);
         const { limits } = this.#o.config;
@@ -289,48 +316,24 @@ export class Hub {
           type: "message",
           json: JSON.stringify({ type: "message", room: msg.room, from: session.peerId, data: msg.data }),
         });
-      case "call-invite": {
+      case "call-invite":
         this.#require(session, "call");
-        this.calls.invite(deviceOf(session), msg.to, msg.meta ?? {}, (r) => {
-          session.push({ type: "call-trying", ...(msg.id === undefined ? {} : { id: msg.id }), callId: r.callId, to: msg.to, devices: r.devices });
-        });
-        return;
-      }
+        return this.#invite(session, msg);
       case "call-ringing":
-        this.#require(session, "call");
-        this.calls.ringing(deviceOf(session), msg.callId);
-        this.#reply(session, msg.id);
-        return;
       case "call-accept":
-        this.#require(session, "call");
-        this.calls.accept(deviceOf(session), msg.callId);
-        this.#reply(session, msg.id);
-        return;
       case "call-confirm":
-        this.#require(session, "call");
-        this.calls.confirm(deviceOf(session), msg.callId);
-        this.#reply(session, msg.id);
-        return;
       case "call-reject":
-        this.#require(session, "call");
-        this.calls.reject(deviceOf(session), msg.callId, msg.reason);
-        this.#reply(session, msg.id);
-        return;
       case "call-dismiss":
-        this.#require(session, "call");
-        this.calls.dismiss(deviceOf(session), msg.callId);
-        this.#reply(session, msg.id);
-        return;
       case "call-cancel":
-        this.#require(session, "call");
-        this.calls.cancel(deviceOf(session), msg.callId);
-        this.#reply(session, msg.id);
-        return;
       case "call-hangup":
         this.#require(session, "call");
-        this.calls.hangup(deviceOf(session), msg.callId, msg.reason);
-        this.#reply(session, msg.id);
-        return;
+        return this.#room({
+          k: "call-op",
+          op: msg.type,
+          callId: msg.callId,
+          from: this.#origin(session, msg.id),
+          ...(msg.type === "call-reject" ? { reason: msg.reason } : msg.type === "call-hangup" && msg.reason !== undefined ? { reason: msg.reason } : {}),
+        });
     }
   }
 
@@ -347,8 +350,10 @@ export class Hub {
     session.ended = true;
     for (const room of session.rooms) this.#background({ k: "leave", room, from: this.#origin(session, undefined), reason });
     session.rooms.clear();
-    this.calls.sessionGone(session.id, session.calls, reason === "closed" ? "hangup" : "connection-lost");
+    const callReason = reason === "closed" ? "hangup" : "connection-lost";
+    for (const callId of [...session.calls]) this.#background({ k: "call-gone", callId, from: this.#origin(session, undefined), reason: callReason });
     session.calls.clear();
+    this.#o.cluster?.sessionEnded(session);
     this.sessions.remove(session);
   }
 
@@ -475,10 +480,13 @@ export class Hub {
     }
   }
 
-  /** Applies a room command here when this pod owns the room (always in single-node mode), else forwards it. */
+  /**
+   * Applies a room or call command here when this pod owns its room or call (always in single-node
+   * mode), else forwards it to the owner.
+   */
   #room(cmd: RoomCommand): void | Promise<void> {
     const cluster = this.#o.cluster;
-    if (!cluster || cluster.ownsRoom(cmd.room)) return this.applyRoomCommand(cmd, true);
+    if (!cluster || cluster.owns(commandKey(cmd))) return this.applyRoomCommand(cmd, true);
     return cluster.forward(cmd);
   }
 
@@ -486,9 +494,9 @@ export class Hub {
   #background(cmd: RoomCommand): void {
     try {
       const r = this.#room(cmd);
-      r?.catch((err: unknown) => this.#o.log.warn({ err, room: cmd.room, k: cmd.k }, "room command failed"));
+      r?.catch((err: unknown) => this.#o.log.warn({ err, key: commandKey(cmd), k: cmd.k }, "command failed"));
     } catch (err) {
-      this.#o.log.warn({ err, room: cmd.room, k: cmd.k }, "room command failed");
+      this.#o.log.warn({ err, key: commandKey(cmd), k: cmd.k }, "command failed");
     }
   }
 
@@ -498,6 +506,7 @@ export class Hub {
     const origin: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
     const reply = (json: string, type: string) => this.deliver(origin, json, type);
     const ok = () => from.id !== undefined && reply(JSON.stringify({ type: "ok", id: from.id }), "ok");
+    const device: CallDevice = { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, ...(local ? {} : { edge: from.edge }) };
     switch (cmd.k) {
       case "join": {
         const snapshot = this.rooms.join(cmd.room, { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, meta: cmd.meta, ...(local ? {} : { edge: from.edge }) });
@@ -522,6 +531,47 @@ export class Hub {
         return;
       case "connected":
         this.rooms.setConnected(cmd.room, from.peerId, cmd.connected);
+        return;
+      case "call-invite": {
+        const devices = cmd.devices?.filter((d) => d.sessionId !== from.sessionId).map((d) => (d.edge === this.#o.cluster?.podName ? { sessionId: d.sessionId, peerId: d.peerId, userId: d.userId } : d));
+        this.calls.invite(device, cmd.to, cmd.meta, (r) => reply(JSON.stringify({ type: "call-trying", ...(from.id === undefined ? {} : { id: from.id }), callId: r.callId, to: cmd.to, devices: r.devices }), "call-trying"), {
+          callId: cmd.callId,
+          ...(devices ? { devices } : {}),
+        });
+        return;
+      }
+      case "call-op":
+        switch (cmd.op) {
+          case "call-ringing":
+            this.calls.ringing(device, cmd.callId);
+            break;
+          case "call-accept":
+            this.calls.accept(device, cmd.callId);
+            break;
+          case "call-confirm":
+            this.calls.confirm(device, cmd.callId);
+            break;
+          case "call-reject":
+            this.calls.reject(device, cmd.callId, cmd.reason === "busy" ? "busy" : "declined");
+            break;
+          case "call-dismiss":
+            this.calls.dismiss(device, cmd.callId);
+            break;
+          case "call-cancel":
+            this.calls.cancel(device, cmd.callId);
+            break;
+          case "call-hangup":
+            this.calls.hangup(device, cmd.callId, cmd.reason);
+            break;
+        }
+        ok();
+        return;
+      case "call-relay":
+        this.calls.relay(device, cmd.callId, cmd.type, cmd.fields);
+        ok();
+        return;
+      case "call-gone":
+        this.calls.sessionGone(from.sessionId, [cmd.callId], cmd.reason);
         return;
     }
   }
@@ -549,15 +599,17 @@ export class Hub {
     const span = tracer.startSpan("switchboard.relay", { attributes: { "switchboard.type": msg.type } });
     try {
       const fields = relayFields(msg);
-      if (msg.callId !== undefined) {
-        this.calls.relay(deviceOf(session), msg.callId, msg.type, fields);
-        this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
-        this.#reply(session, msg.id);
-        return;
-      }
-      const room = msg.room as string;
-      const json = JSON.stringify({ type: msg.type, room, from: session.peerId, ...fields });
-      const r = this.#room({ k: "send", room, from: this.#origin(session, msg.id), to: msg.to as string, type: msg.type, json });
+      const r =
+        msg.callId !== undefined
+          ? this.#room({ k: "call-relay", callId: msg.callId, from: this.#origin(session, msg.id), type: msg.type, fields })
+          : this.#room({
+              k: "send",
+              room: msg.room as string,
+              from: this.#origin(session, msg.id),
+              to: msg.to as string,
+              type: msg.type,
+              json: JSON.stringify({ type: msg.type, room: msg.room, from: session.peerId, ...fields }),
+            });
       if (!r) {
         this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
         return;

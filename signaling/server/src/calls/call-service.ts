@@ -104,9 +104,15 @@ export class CallService {
    * call id first (the reply) and then the end (an event), in that order. `sendReply` must push the
    * reply into the caller's stream before any event of the call.
    */
-  invite(caller: CallDevice, calleeUserId: string, meta: Meta, sendReply: (r: InviteResult) => void): InviteResult {
-    const callId = newCallId(this.#now());
-    const devices = this.#o.devicesOf(calleeUserId).filter((d) => d.sessionId !== caller.sessionId);
+  invite(
+    caller: CallDevice,
+    calleeUserId: string,
+    meta: Meta,
+    sendReply: (r: InviteResult) => void,
+    options: { callId?: string; devices?: readonly CallDevice[] } = {},
+  ): InviteResult {
+    const callId = options.callId ?? newCallId(this.#now());
+    const devices = (options.devices ?? this.#o.devicesOf(calleeUserId)).filter((d) => d.sessionId !== caller.sessionId);
     const call: Call = {
       id: callId,
       state: "inviting",

@@ -9,7 +9,7 @@ import type { ClusterPort } from "./cluster-port.ts";
 import type { Directory } from "./directory.ts";
 import type { RingView } from "./ring-view.ts";
 import { ClusterSubjects } from "./subjects.ts";
-import { decodeEventEnvelope, decodeRoomCommand, encodeWire, type EventEnvelope, type RoomCommand } from "./wire.ts";
+import { commandKey, decodeEventEnvelope, decodeRoomCommand, encodeWire, type EventEnvelope, type RoomCommand } from "./wire.ts";
 
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -37,6 +37,9 @@ export class ClusterNode implements ClusterPort {
   readonly #o: ClusterNodeOptions;
   #hub: Hub | null = null;
   readonly #consumers: BusConsumer[] = [];
+  /** Sessions of this pod registered as devices (re-registered before their entries expire). */
+  readonly #devices = new Map<string, { userId: string; peerId: string }>();
+  #refreshTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ClusterNodeOptions) {
     this.#o = options;
@@ -56,16 +59,52 @@ export class ClusterNode implements ClusterPort {
     const { bus } = this.#o;
     this.#consumers.push(await bus.consume(`cmd-${this.podName}`, this.subjects.commandsFor(this.podName), (m) => this.#onCommand(m)));
     this.#consumers.push(await bus.consume(`ev-${this.podName}`, this.subjects.eventsFor(this.podName), (m) => this.#onEvent(m)));
+    this.#refreshTimer = setInterval(() => {
+      for (const id of this.#devices.keys()) this.#register(id);
+    }, DEVICE_TTL_MS / 3);
+    this.#refreshTimer.unref();
   }
 
   ownsRoom(room: string): boolean {
     return this.#o.ring.owns(roomKey(room));
   }
 
+  owns(key: string): boolean {
+    return this.#o.ring.owns(key);
+  }
+
   async forward(command: RoomCommand): Promise<void> {
-    const owner = this.#o.ring.ownerOf(roomKey(command.room));
-    if (!owner) throw new SignalingError("SIG_ERR_UNAVAILABLE", "no pod owns this room right now");
-    await this.#publish(this.subjects.command(owner.name, command.room), command);
+    const key = commandKey(command);
+    const owner = this.#o.ring.ownerOf(key);
+    if (!owner) throw new SignalingError("SIG_ERR_UNAVAILABLE", "no pod owns this room or call right now");
+    await this.#publish(this.subjects.command(owner.name, key), command);
+  }
+
+  async devicesOf(userId: string): Promise<Array<{ sessionId: string; peerId: string; userId: string; edge: string }>> {
+    try {
+      const devices = await this.breaker.call(() => this.#o.directory.devices(userId));
+      return devices.map((d) => ({ ...d, userId }));
+    } catch (err) {
+      throw new SignalingError("SIG_ERR_UNAVAILABLE", "the cluster directory is unavailable; retry shortly", { cause: err });
+    }
+  }
+
+  sessionOpened(session: { id: string; peerId: string; userId: string }): void {
+    this.#devices.set(session.id, { userId: session.userId, peerId: session.peerId });
+    this.#register(session.id);
+  }
+
+  sessionEnded(session: { id: string; userId: string }): void {
+    this.#devices.delete(session.id);
+    this.#o.directory.removeDevice(session.userId, session.id).catch((err: unknown) => this.#o.log.warn({ err }, "directory: removing a device failed"));
+  }
+
+  #register(sessionId: string): void {
+    const d = this.#devices.get(sessionId);
+    if (!d) return;
+    this.#o.directory
+      .addDevice(d.userId, { sessionId, peerId: d.peerId, edge: this.podName }, DEVICE_TTL_MS)
+      .catch((err: unknown) => this.#o.log.warn({ err }, "directory: registering a device failed"));
   }
 
   async deliverRemote(edge: string, envelope: EventEnvelope): Promise<void> {
@@ -74,6 +113,8 @@ export class ClusterNode implements ClusterPort {
 
   /** Stops consuming and following the ring (the bus and directory belong to the caller). */
   async stop(): Promise<void> {
+    if (this.#refreshTimer) clearInterval(this.#refreshTimer);
+    this.#refreshTimer = null;
     await Promise.all(this.#consumers.splice(0).map((c) => c.stop()));
     await this.#o.ring.stop();
   }
@@ -101,7 +142,7 @@ export class ClusterNode implements ClusterPort {
     }
     const parent = propagation.extract(context.active(), m.headers);
     await context.with(parent, () =>
-      tracer.startActiveSpan("switchboard.owner", { attributes: { "switchboard.room": cmd.room, "switchboard.command": cmd.k } }, async (span) => {
+      tracer.startActiveSpan("switchboard.owner", { attributes: { "switchboard.key": commandKey(cmd), "switchboard.command": cmd.k } }, async (span) => {
         try {
           await hub.applyRoomCommand(cmd, false);
         } finally {
@@ -125,6 +166,9 @@ export class ClusterNode implements ClusterPort {
     hub.deliverLocal(env.sessionId, env.json, env.type);
   }
 }
+
+/** How long a device entry lives in the directory without being re-registered (a dead pod's devices vanish). */
+const DEVICE_TTL_MS = 60_000;
 
 /** The ring key of a room (rooms and calls share the ring). */
 export function roomKey(room: string): string {

@@ -166,5 +166,44 @@ for (const adapter of Object.keys(adapters)) {
       const again = await second.request({ type: "leave", room });
       assert.equal((again as ServerMessageOf<"error">).code, "SIG_ERR_NOT_IN_ROOM", "the refused room was not kept as joined");
     });
+
+    test("a call rings the callee's devices on other pods; the first accept wins; relays reach only that device", async (t) => {
+      const [a, b, c] = (await startCluster(t, adapter)) as [SignalingServer, SignalingServer, SignalingServer];
+      const alice = new RawClient(a.wsUrl);
+      const bobB = new RawClient(b.wsUrl);
+      const bobC = new RawClient(c.wsUrl);
+      t.after(() => Promise.all([alice.close(), bobB.close(), bobC.close()]));
+      await alice.hello("alice");
+      await bobB.hello("bob");
+      const wc = await bobC.hello("bob");
+      // Device registration in the directory is asynchronous: wait until both of bob's devices are listed.
+      const deadline = Date.now() + 5000;
+      while ((await a.cluster?.devicesOf("bob"))?.length !== 2) {
+        assert.ok(Date.now() < deadline, "bob's devices were registered");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const trying = (await alice.request({ type: "call-invite", to: "bob" })) as ServerMessageOf<"call-trying">;
+      assert.equal(trying.type, "call-trying");
+      assert.equal(trying.devices, 2);
+      const { callId } = trying;
+      await bobB.nextOf("call-incoming");
+      await bobC.nextOf("call-incoming");
+      await bobC.request({ type: "call-ringing", callId });
+      assert.equal((await alice.nextOf("call-ringing")).callId, callId);
+      assert.equal((await bobC.request({ type: "call-accept", callId })).type, "ok");
+      const elsewhere = await bobB.nextOf("call-ended");
+      assert.equal(elsewhere.reason, "answered-elsewhere");
+      const accepted = await alice.nextOf("call-accepted");
+      assert.equal(accepted.peerId, wc.peerId);
+      await alice.request({ type: "call-confirm", callId });
+      assert.equal((await bobC.nextOf("call-confirmed")).polite, true);
+      await alice.request({ type: "offer", callId, sdp: "v=0\r\noffer" });
+      assert.equal((await bobC.nextOf("offer")).sdp, "v=0\r\noffer");
+      await bobC.request({ type: "answer", callId, sdp: "v=0\r\nanswer" });
+      assert.equal((await alice.nextOf("answer")).sdp, "v=0\r\nanswer");
+      await alice.request({ type: "call-hangup", callId });
+      assert.equal((await bobC.nextOf("call-ended")).reason, "hangup");
+      assert.ok(!bobB.received.some((m) => m.type === "offer"), "the device that only rang never saw the offer");
+    });
   });
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Meta, PeerLeftReason } from "@switchboard/protocol";
+import { CallEndReason, Meta, PeerLeftReason } from "@switchboard/protocol";
 
 /**
  * Messages between pods (docs/cluster.md). Commands go from an edge to a room's owner; envelopes
@@ -10,6 +10,10 @@ import { Meta, PeerLeftReason } from "@switchboard/protocol";
 /** The session a command comes from, and the pod that holds it. */
 const Origin = z.object({ sessionId: z.string(), peerId: z.string(), userId: z.string(), edge: z.string(), id: z.string().optional() });
 
+/** A callee device, as the caller's edge found it in the directory. */
+const Device = z.object({ sessionId: z.string(), peerId: z.string(), userId: z.string(), edge: z.string() });
+
+/** Commands to the owner of a room (routed by `room`) or of a call (routed by `callId`). */
 export const RoomCommand = z.discriminatedUnion("k", [
   z.object({ k: z.literal("join"), room: z.string(), from: Origin, meta: Meta }),
   z.object({ k: z.literal("leave"), room: z.string(), from: Origin, reason: PeerLeftReason }),
@@ -18,8 +22,23 @@ export const RoomCommand = z.discriminatedUnion("k", [
   z.object({ k: z.literal("send"), room: z.string(), from: Origin, to: z.string(), type: z.string(), json: z.string() }),
   z.object({ k: z.literal("broadcast"), room: z.string(), from: Origin, type: z.string(), json: z.string() }),
   z.object({ k: z.literal("connected"), room: z.string(), from: Origin, connected: z.boolean() }),
+  z.object({ k: z.literal("call-invite"), callId: z.string(), from: Origin, to: z.string(), meta: Meta, devices: z.array(Device).optional() }),
+  z.object({
+    k: z.literal("call-op"),
+    callId: z.string(),
+    from: Origin,
+    op: z.enum(["call-ringing", "call-accept", "call-confirm", "call-reject", "call-dismiss", "call-cancel", "call-hangup"]),
+    reason: CallEndReason.optional(),
+  }),
+  z.object({ k: z.literal("call-relay"), callId: z.string(), from: Origin, type: z.string(), fields: z.record(z.string(), z.unknown()) }),
+  z.object({ k: z.literal("call-gone"), callId: z.string(), from: Origin, reason: z.enum(["hangup", "connection-lost"]) }),
 ]);
 export type RoomCommand = z.infer<typeof RoomCommand>;
+
+/** The ring key a command is routed by: its room, or its call. */
+export function commandKey(cmd: RoomCommand): string {
+  return "room" in cmd ? `room:${cmd.room}` : `call:${cmd.callId}`;
+}
 
 /** An event for one session, from an owner to the session's edge. */
 export const EventEnvelope = z.object({
