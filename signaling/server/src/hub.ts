@@ -108,7 +108,9 @@ export class Hub {
       this.#applyRoomCommand(cmd);
     } catch (err) {
       if (fromThisPod || (err as SignalingError).name !== "SignalingError") {
-        this.#pending = [];
+        // Events sent before the refusal (e.g. "answered elsewhere" before a late accept's error)
+        // still go out; a failure among them is logged, never left unhandled.
+        for (const p of this.#pending.splice(0)) p.catch((e: unknown) => this.#o.log.warn({ err: e }, "event delivery to another pod failed"));
         throw err;
       }
       const e = err as SignalingError;
