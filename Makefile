@@ -28,6 +28,9 @@ unit: install ## unit tests only
 e2e: install ## e2e tests only
 	npm run test:e2e
 
+bench: install ## benchmarks side by side with PeerJS (docs/benchmarks.md); QUICK=1 for a short run, ARGS="--help" for options
+	npm run bench -- $(if $(QUICK),--quick) $(ARGS)
+
 typecheck: install
 	npm run typecheck
 

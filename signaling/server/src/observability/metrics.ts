@@ -31,8 +31,12 @@ export class PodMetrics {
     const r = this.registry;
     r.setDefaultLabels({ pod: podName });
     if (options.defaultMetrics !== false) {
-      // 1 ms event-loop monitoring precision: the default 10 ms hides the jitter we care about.
-      collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 1 });
+      // Event-loop delay is sampled every 10 ms (prom-client's default). Each sample still records
+      // the full delay, so a stall of any length shows; what a coarser timer misses is only short
+      // stalls that end between two samples. A 1 ms timer wakes the idle pod 1 000+ times a second:
+      // measured on the 2-core bench box (docs/benchmarks.md), an idle pod with no sockets used
+      // 1.5–2.2 % of a core at 1 ms and 0.4 % at 10 ms, more than the whole idle budget.
+      collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
     }
     const sources = this.#sources;
     const live = (name: string, help: string, read: keyof LiveCounts) =>

@@ -1,0 +1,97 @@
+/**
+ * Reads a process's CPU time and memory from `/proc/<pid>/stat` and `/proc/<pid>/status`: the
+ * bench measures its targets from outside, so the measuring costs them nothing.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+
+/** Clock ticks per second of `/proc/<pid>/stat` times. */
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+
+/**
+ * CPU time of `pid`, in seconds: the scheduler's nanosecond run time summed over every thread
+ * (`/proc/<pid>/task/<tid>/schedstat`, field 1). `utime + stime` from `/proc/<pid>/stat` is
+ * sampled at the clock tick on many kernels, too coarse for an idle process at 1 % of a core; it
+ * is the fallback when schedstat is missing. Threads that exit inside a window drop out of it.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // The thread exited between the listing and the read.
+      }
+    }
+    return ns / 1e9;
+  } catch {
+    return tickSeconds(pid);
+  }
+}
+
+/** User + system CPU time of `pid` from `/proc/<pid>/stat`, in seconds (tick resolution). */
+export function tickSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces; the fields after it start past the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the full line, 12 and 13 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Resident memory of a process, in bytes. */
+export interface Rss {
+  readonly rss: number;
+  /** Anonymous memory (heaps, stacks, malloc): what grows with connections. */
+  readonly anon: number;
+  /** File-backed pages (the node binary, shared libraries). */
+  readonly file: number;
+}
+
+/** `VmRSS`, `RssAnon` and `RssFile` of `pid`, in bytes. */
+export function rssOf(pid: number): Rss {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status);
+    return m ? Number(m[1]) * 1024 : 0;
+  };
+  return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
+}
+
+/** Measures the CPU used by a set of processes between `start` and `stop`. */
+export class CpuMeter {
+  readonly #pids: readonly number[];
+  #cpu0 = 0;
+  #wall0 = 0;
+
+  constructor(pids: readonly number[]) {
+    this.#pids = pids;
+  }
+
+  start(): this {
+    this.#cpu0 = this.#total();
+    this.#wall0 = performance.now();
+    return this;
+  }
+
+  /** CPU used since `start`, in percent of one core, and the window in seconds. */
+  stop(): { percentOfCore: number; cpuSeconds: number; wallSeconds: number } {
+    const cpu = this.#total() - this.#cpu0;
+    const wall = (performance.now() - this.#wall0) / 1000;
+    return { percentOfCore: wall > 0 ? (cpu / wall) * 100 : 0, cpuSeconds: cpu, wallSeconds: wall };
+  }
+
+  #total(): number {
+    let sum = 0;
+    for (const pid of this.#pids) {
+      try {
+        sum += cpuSeconds(pid);
+      } catch {
+        // A process that exited contributes what it used until then: nothing more to read.
+      }
+    }
+    return sum;
+  }
+}
