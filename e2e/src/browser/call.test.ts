@@ -102,7 +102,7 @@ test("with coturn on loopback, relay-only pages connect with the pod's TURN cred
   const callId = await demoCall<string>(a.page, "callUser", "frank");
   await waitForSnapshot(b.page, (s) => s.incoming?.callId === callId);
   await demoCall(b.page, "acceptCall");
-  await waitForSnapshot(a.page, inCallWithMedia, 20_000);
+  await waitForSnapshot(a.page, inCallWithMedia, 40_000);
   const pairs = await demoCall<Array<{ localType: string; local: string }>>(a.page, "selectedCandidatePairs");
   assert.ok(pairs.length >= 1 && pairs.every((p) => p.localType === "relay" && p.local === "127.0.0.1"), JSON.stringify(pairs));
   await demoCall(a.page, "hangUp");
@@ -116,6 +116,6 @@ test("with coturn on loopback, relay-only pages connect with the pod's TURN cred
   const call2 = await demoCall<string>(c.page, "callUser", "hank");
   await waitForSnapshot(d.page, (s) => s.incoming?.callId === call2);
   await demoCall(d.page, "acceptCall");
-  const refused = await waitForSnapshot(c.page, (s) => s.iceErrors.includes(401), 20_000);
+  const refused = await waitForSnapshot(c.page, (s) => s.iceErrors.includes(401), 40_000);
   assert.ok(!refused.peers.some((p) => p.ice === "connected" || p.ice === "completed"));
 });

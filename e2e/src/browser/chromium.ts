@@ -77,7 +77,7 @@ export function demoCall<T = unknown>(page: Page, fn: string, ...args: unknown[]
 }
 
 /** Polls the snapshot until `predicate` holds; rejects after `timeoutMs` with the last snapshot. */
-export async function waitForSnapshot(page: Page, predicate: (s: DemoSnapshot) => boolean, timeoutMs = 15_000): Promise<DemoSnapshot> {
+export async function waitForSnapshot(page: Page, predicate: (s: DemoSnapshot) => boolean, timeoutMs = 40_000): Promise<DemoSnapshot> {
   const deadline = Date.now() + timeoutMs;
   let last: DemoSnapshot | null = null;
   while (Date.now() < deadline) {
