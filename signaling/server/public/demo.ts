@@ -19,7 +19,7 @@ interface Peer {
   readonly key: string;
   readonly target: RelayTarget;
   readonly pc: RTCPeerConnection;
-  readonly chat: RTCDataChannel;
+  readonly chat: () => RTCDataChannel | null;
   readonly polite: boolean;
   readonly restartIce: () => void;
   readonly detach: () => void;
@@ -92,7 +92,12 @@ function isLoopbackCandidate(c: RTCIceCandidateInit): boolean {
   return / 127\.0\.0\.1 /.test(c.candidate ?? "");
 }
 
-async function startPeer(key: string, target: RelayTarget, polite: boolean, label: string): Promise<Peer> {
+/**
+ * Opens a peer connection to one remote party. With `mediaAfterOffer` (the callee of a call) the
+ * local media and the data channel are added only once the caller's first offer is answered, so
+ * the first negotiation is the caller's alone and no offers collide.
+ */
+async function startPeer(key: string, target: RelayTarget, polite: boolean, label: string, mediaAfterOffer = false): Promise<Peer> {
   const existing = peers.get(key);
   if (existing) return existing;
   const c = client as SwitchboardClient;
@@ -101,10 +106,13 @@ async function startPeer(key: string, target: RelayTarget, polite: boolean, labe
     iceTransportPolicy: relayOnly ? "relay" : "all",
   });
   // A pre-negotiated channel (same id on both sides) needs no signaling of its own and cannot race.
-  const chat = pc.createDataChannel("chat", { negotiated: true, id: 0 });
-  chat.onmessage = (e) => {
-    chatReceived.push(String(e.data));
-    log(`${label}: ${String(e.data)}`);
+  let chat: RTCDataChannel | null = null;
+  const openChat = () => {
+    chat = pc.createDataChannel("chat", { negotiated: true, id: 0 });
+    chat.onmessage = (e) => {
+      chatReceived.push(String(e.data));
+      log(`${label}: ${String(e.data)}`);
+    };
   };
   const remote = new MediaStream();
   const tile = document.createElement("div");
@@ -130,10 +138,23 @@ async function startPeer(key: string, target: RelayTarget, polite: boolean, labe
     ...(loopbackOnly ? { filterCandidate: isLoopbackCandidate } : {}),
     onError: (err) => log(`${label}: negotiation error ${(err as Error).message}`),
   });
-  const peer: Peer = { key, target, pc, chat, polite, restartIce: () => negotiator.restartIce(), detach, tile, remote };
+  const peer: Peer = { key, target, pc, chat: () => chat, polite, restartIce: () => negotiator.restartIce(), detach, tile, remote };
   peers.set(key, peer);
   const stream = await getLocalStream();
-  if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  const addMedia = () => {
+    openChat();
+    if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
+    refreshButtons();
+  };
+  if (!mediaAfterOffer) addMedia();
+  else {
+    const onState = () => {
+      if (pc.signalingState !== "stable" || !pc.remoteDescription) return;
+      pc.removeEventListener("signalingstatechange", onState);
+      addMedia();
+    };
+    pc.addEventListener("signalingstatechange", onState);
+  }
   refreshButtons();
   return peer;
 }
@@ -268,7 +289,7 @@ async function acceptCall(): Promise<void> {
   await client.accept(callId);
   call = { callId, role: "callee", state: "accepted", peerKey: `call:${callId}` };
   setCallState("connecting…");
-  await startPeer(call.peerKey as string, { callId }, true, "caller");
+  await startPeer(call.peerKey as string, { callId }, true, "caller", true);
   call.state = "active";
   setCallState("in call");
 }
@@ -290,8 +311,9 @@ async function hangUp(): Promise<void> {
 function sendChat(text: string): number {
   let sent = 0;
   for (const peer of peers.values()) {
-    if (peer.chat.readyState === "open") {
-      peer.chat.send(text);
+    const chat = peer.chat();
+    if (chat?.readyState === "open") {
+      chat.send(text);
       sent += 1;
     }
   }
@@ -314,7 +336,7 @@ function snapshot(): object {
       key: p.key,
       ice: p.pc.iceConnectionState,
       connection: p.pc.connectionState,
-      chat: p.chat.readyState,
+      chat: p.chat()?.readyState ?? "none",
       remoteTracks: p.remote.getTracks().map((t) => t.kind),
       localUfrag: /a=ice-ufrag:(\S+)/.exec(p.pc.localDescription?.sdp ?? "")?.[1] ?? null,
     })),
