@@ -137,6 +137,7 @@ export function formatTable(report: BenchReport): string {
   row("V8 heap per connection, KiB", (t) => num(t.idle && t.idle.heapPerConnection / KIB));
   row("RSS total, MiB (after GC)", (t) => num(t.idle && t.idle.after.rss / 2 ** 20, 0));
   row("CPU, % of one core", (t) => num(t.idle?.cpuPercentOfCore), report.ratios.idleCpu);
+  row("server event-loop delay p99 / max, ms", (t) => (t.idle?.serverEventLoopLag ? `${t.idle.serverEventLoopLag.p99Ms} / ${t.idle.serverEventLoopLag.maxMs}` : undefined));
   row("in 2-peer rooms: RSS / heap per conn, KiB", (t) => (t.rooms ? `${(t.rooms.rssPerConnection / KIB).toFixed(2)} / ${(t.rooms.heapPerConnection / KIB).toFixed(2)}` : undefined));
 
   const relay = results.switchboard?.relay ?? results.peerjs?.relay;

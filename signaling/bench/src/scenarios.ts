@@ -58,6 +58,8 @@ export interface IdleResult {
   readonly cpuPercentOfCore: number;
   readonly cpuWindowSeconds: number;
   readonly generatorCpuPercentOfCore: number;
+  /** The pod's event-loop delay over the CPU window (Switchboard only). */
+  readonly serverEventLoopLag?: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
 }
 
 export interface RoomsMemoryResult {
@@ -203,11 +205,13 @@ export async function idle(ctx: ScenarioContext): Promise<IdleResult> {
   log(`  ${connections} connected in ${connectSeconds.toFixed(1)} s${failed ? `, ${failed} failed (${failures.join("; ")})` : ""}`);
   await sleep(options.settleSeconds * 1000);
   log(`  idle CPU window ${options.idleSeconds} s …`);
+  await scrapeLoopLag(target);
   const cpu = new CpuMeter([target.pid]).start();
   const generator = new CpuMeter(pool.pids).start();
   await sleep(options.idleSeconds * 1000);
   const c = cpu.stop();
   const g = generator.stop();
+  const serverEventLoopLag = await scrapeLoopLag(target);
   const rssUnforced = rssOf(target.pid).rss;
   const after = await measureMemory(target);
   if (options.profile) await heapSnapshot(ctx, "idle");
@@ -227,6 +231,7 @@ export async function idle(ctx: ScenarioContext): Promise<IdleResult> {
     cpuPercentOfCore: c.percentOfCore,
     cpuWindowSeconds: c.wallSeconds,
     generatorCpuPercentOfCore: g.percentOfCore,
+    ...(serverEventLoopLag ? { serverEventLoopLag } : {}),
   };
 }
 
