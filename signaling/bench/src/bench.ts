@@ -21,7 +21,7 @@ import { describeMachine } from "./machine.ts";
 import { parseOptions, type BenchOptions } from "./options.ts";
 import { checkTargets, formatTable, ratios, type BenchReport, type TargetResults } from "./report.ts";
 import { crossPod, fanout, idle, pairUp, relay, saturation, warmUp, type ScenarioContext } from "./scenarios.ts";
-import { startTarget, type TargetName } from "./targets.ts";
+import { startTarget, TARGET_PROTOCOL, type TargetName } from "./targets.ts";
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
@@ -73,8 +73,28 @@ async function runTarget(name: TargetName, options: BenchOptions, outDir: string
           log(`  p50 ${l.p50Ms} p99 ${l.p99Ms} p99.9 ${l.p999Ms} max ${l.maxMs} ms, lost ${out.relay.lost}, server CPU ${out.relay.serverCpuPercentOfCore.toFixed(0)} %`);
         }
         if (has("saturation")) {
-          log(`-- ${name}: saturation`);
-          out.saturation = await saturation(ctx, connections);
+          log(`-- ${name}: saturation at ${options.saturationConnections} connections`);
+          // At 19 000 connections neither server keeps p99 under 10 ms even at 100 msg/s on the
+          // shared 2-core box (docs/benchmarks.md): the criterion would measure the stall floor of
+          // that many sockets, not a rate. Saturation runs on its own, smaller set of pairs.
+          let satConnections = connections;
+          if (options.saturationConnections !== connections) {
+            await pool.closeClients();
+            const opened = await pool.connect({
+              protocol: TARGET_PROTOCOL[name],
+              urls: [target.wsUrl],
+              total: options.saturationConnections,
+              groupSize: 2,
+              concurrency: options.connectConcurrency,
+              peerjsHeartbeatMs: options.peerjsHeartbeatMs,
+              ackIntervalMs: options.ackIntervalMs,
+              idPrefix: "sat",
+            });
+            satConnections = opened.reduce((a, r) => a + r.opened, 0);
+            await pool.layout({ kind: "pairs" }, options.connectConcurrency);
+            await sleep(2000);
+          }
+          out.saturation = await saturation(ctx, satConnections);
           log(`  saturation rate ${out.saturation.ratePerSec} msg/s`);
         }
       }

@@ -36,6 +36,10 @@ export interface BenchOptions {
   readonly saturationStepSeconds: number;
   readonly saturationMaxSteps: number;
   readonly saturationP99Ms: number;
+  /** Connections open during saturation (fresh pairs; the relay run's connections are closed). */
+  readonly saturationConnections: number;
+  /** A relay run during which other processes used more than this (% of a core) is repeated. */
+  readonly maxForeignCpuPercent: number;
   /** Fan-out: room sizes, rooms per size, broadcasts per second (all rooms together). */
   readonly fanoutRoomSizes: readonly number[];
   readonly fanoutDeliveriesPerSec: number;
@@ -80,8 +84,10 @@ const HELP = `Usage: node signaling/bench/src/bench.ts [options]   (make bench [
   --saturation-start R         first saturation rate (default 5000; quick 2000)
   --saturation-step-seconds S  (default 15; quick 4)
   --saturation-max-steps N     (default 12; quick 6)
+  --saturation-connections N   connections during saturation (default 2000; quick 1000)
   --fanout-k k1,k2             room sizes (default 10,50)
   --fanout-seconds S           (default 20; quick 5)
+  --ack-interval-ms MS         Switchboard clients' acknowledgement period (default 500, the SDK's)
   --server-node-flags "..."    extra node flags for the servers, e.g. "--max-semi-space-size=1"
   --memory-variants "a;b"      node flag sets the pod's idle memory is also measured with
                                (default "--max-semi-space-size=1;--optimize-for-size"; "" for none)
@@ -111,8 +117,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       "saturation-start": { type: "string" },
       "saturation-step-seconds": { type: "string" },
       "saturation-max-steps": { type: "string" },
+      "saturation-connections": { type: "string" },
       "fanout-k": { type: "string" },
       "fanout-seconds": { type: "string" },
+      "ack-interval-ms": { type: "string" },
       "server-node-flags": { type: "string" },
       "memory-variants": { type: "string" },
       "server-env": { type: "string" },
@@ -163,11 +171,13 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     saturationStepSeconds: num(values["saturation-step-seconds"], 15, 4),
     saturationMaxSteps: num(values["saturation-max-steps"], 12, 6),
     saturationP99Ms: 10,
+    saturationConnections: num(values["saturation-connections"], 2_000, 1_000),
+    maxForeignCpuPercent: 25,
     fanoutRoomSizes: (values["fanout-k"] ?? "10,50").split(",").map(Number),
     fanoutDeliveriesPerSec: quick ? 2_000 : 5_000,
     fanoutConnections: quick ? 500 : 2_000,
     fanoutSeconds: num(values["fanout-seconds"], 20, 5),
-    ackIntervalMs: 500,
+    ackIntervalMs: num(values["ack-interval-ms"], 500, 500),
     peerjsHeartbeatMs: 5_000,
     serverNodeFlags: (values["server-node-flags"] ?? "").split(/\s+/).filter(Boolean),
     memoryVariants: (values["memory-variants"] ?? "--max-semi-space-size=1;--optimize-for-size").split(";").map((v) => v.trim()).filter(Boolean),

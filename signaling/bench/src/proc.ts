@@ -60,6 +60,46 @@ export function rssOf(pid: number): Rss {
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
+/**
+ * CPU time used by the whole machine (every core, every process, the kernel), in seconds, from
+ * `/proc/stat`: user, nice, system, irq, softirq and steal ticks.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] as string;
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLK_TCK;
+}
+
+/**
+ * Measures what other processes on the machine used during a window: the machine's busy time
+ * minus that of the given processes (server, load workers, the runner itself). The box is shared;
+ * this tells a quiet window from a disturbed one.
+ */
+export class ForeignCpuMeter {
+  readonly #ours: CpuMeter;
+  #busy0 = 0;
+  #wall0 = 0;
+
+  constructor(ourPids: readonly number[]) {
+    this.#ours = new CpuMeter([...ourPids, process.pid]);
+  }
+
+  start(): this {
+    this.#ours.start();
+    this.#busy0 = machineBusySeconds();
+    this.#wall0 = performance.now();
+    return this;
+  }
+
+  /** Other processes' CPU over the window, in percent of one core (never below 0). */
+  stop(): number {
+    const ours = this.#ours.stop().cpuSeconds;
+    const busy = machineBusySeconds() - this.#busy0;
+    const wall = (performance.now() - this.#wall0) / 1000;
+    return wall > 0 ? Math.max(0, ((busy - ours) / wall) * 100) : 0;
+  }
+}
+
 /** Measures the CPU used by a set of processes between `start` and `stop`. */
 export class CpuMeter {
   readonly #pids: readonly number[];

@@ -137,6 +137,7 @@ export function formatTable(report: BenchReport): string {
   row("V8 heap per connection, KiB", (t) => num(t.idle && t.idle.heapPerConnection / KIB));
   row("RSS total, MiB (after GC)", (t) => num(t.idle && t.idle.after.rss / 2 ** 20, 0));
   row("CPU, % of one core", (t) => num(t.idle?.cpuPercentOfCore), report.ratios.idleCpu);
+  row("other processes' CPU during the window, %", (t) => num(t.idle?.foreignCpuPercentOfCore, 0));
   row("server event-loop delay p99 / max, ms", (t) => (t.idle?.serverEventLoopLag ? `${t.idle.serverEventLoopLag.p99Ms} / ${t.idle.serverEventLoopLag.maxMs}` : undefined));
   row("in 2-peer rooms: RSS / heap per conn, KiB", (t) => (t.rooms ? `${(t.rooms.rssPerConnection / KIB).toFixed(2)} / ${(t.rooms.heapPerConnection / KIB).toFixed(2)}` : undefined));
 
@@ -155,9 +156,10 @@ export function formatTable(report: BenchReport): string {
   row("server CPU, % of one core", (t) => num(t.relay?.serverCpuPercentOfCore, 1));
   row("generator CPU, % of one core", (t) => num(t.relay?.generatorCpuPercentOfCore, 1));
   row("acks/s sent by clients", (t) => num(t.relay?.acksPerSec, 0));
+  row("other processes' CPU during the run, %", (t) => (t.relay ? `${t.relay.foreignCpuPercentOfCore.toFixed(0)}${t.relay.attempts > 1 ? ` (run ${t.relay.attempts})` : ""}` : undefined));
   row("server event-loop delay p99 / max, ms", (t) => (t.relay?.serverEventLoopLag ? `${t.relay.serverEventLoopLag.p99Ms} / ${t.relay.serverEventLoopLag.maxMs}` : undefined));
 
-  section(`saturation: highest relay rate with p99 < ${options.saturationP99Ms} ms (${options.saturationStepSeconds} s steps)`);
+  section(`saturation: highest relay rate with p99 < ${options.saturationP99Ms} ms, ${options.saturationConnections} connections, ${options.saturationStepSeconds} s steps`);
   row("rate, msg/s", (t) => (t.saturation ? String(t.saturation.ratePerSec) : undefined), report.ratios.saturationRate);
   row("first failing rate, msg/s", (t) => (t.saturation ? String(t.saturation.firstFailingRatePerSec ?? "none") : undefined));
   row("server CPU at the highest pass, %", (t) => num(t.saturation?.steps.find((s) => s.pass && s.ratePerSec === t.saturation?.ratePerSec)?.serverCpuPercentOfCore, 0));

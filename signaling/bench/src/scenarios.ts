@@ -20,7 +20,7 @@ import { encode, mergeEncoded, summarize, type LatencySummary } from "./histogra
 import type { LoadResult } from "./load/ipc.ts";
 import type { LoadPool } from "./load/pool.ts";
 import type { BenchOptions } from "./options.ts";
-import { CpuMeter, rssOf, type Rss } from "./proc.ts";
+import { CpuMeter, ForeignCpuMeter, rssOf, type Rss } from "./proc.ts";
 import { TARGET_PROTOCOL, type Target } from "./targets.ts";
 
 /** What every scenario gets. */
@@ -58,6 +58,8 @@ export interface IdleResult {
   readonly cpuPercentOfCore: number;
   readonly cpuWindowSeconds: number;
   readonly generatorCpuPercentOfCore: number;
+  /** CPU other processes on the machine used during the window (the box is shared). */
+  readonly foreignCpuPercentOfCore: number;
   /** The pod's event-loop delay over the CPU window (Switchboard only). */
   readonly serverEventLoopLag?: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
 }
@@ -88,6 +90,10 @@ export interface RelayResult {
   readonly acksPerSec: number;
   readonly maxSendLagMs: number;
   readonly workerLoopDelayP99Ms: number;
+  /** CPU other processes on the machine used during the run (the box is shared). */
+  readonly foreignCpuPercentOfCore: number;
+  /** Runs made for this figure: a run disturbed by other processes is repeated (at most 3 in all). */
+  readonly attempts: number;
   /**
    * The pod's own event-loop delay over the run, beyond its 10 ms sampling timer (`/metrics`),
    * Switchboard only.
@@ -208,9 +214,11 @@ export async function idle(ctx: ScenarioContext): Promise<IdleResult> {
   await scrapeLoopLag(target);
   const cpu = new CpuMeter([target.pid]).start();
   const generator = new CpuMeter(pool.pids).start();
+  const foreign = new ForeignCpuMeter([target.pid, ...pool.pids]).start();
   await sleep(options.idleSeconds * 1000);
   const c = cpu.stop();
   const g = generator.stop();
+  const foreignCpuPercentOfCore = foreign.stop();
   const serverEventLoopLag = await scrapeLoopLag(target);
   const rssUnforced = rssOf(target.pid).rss;
   const after = await measureMemory(target);
@@ -231,6 +239,7 @@ export async function idle(ctx: ScenarioContext): Promise<IdleResult> {
     cpuPercentOfCore: c.percentOfCore,
     cpuWindowSeconds: c.wallSeconds,
     generatorCpuPercentOfCore: g.percentOfCore,
+    foreignCpuPercentOfCore,
     ...(serverEventLoopLag ? { serverEventLoopLag } : {}),
   };
 }
@@ -273,6 +282,16 @@ async function scrapeLoopLag(target: Target): Promise<{ p50Ms: number; p99Ms: nu
  * finding costs, not for the figures).
  */
 export async function relay(ctx: ScenarioContext, ratePerSec: number, seconds: number, connections: number, profileName?: string): Promise<RelayResult> {
+  let result = await relayOnce(ctx, ratePerSec, seconds, connections, profileName, 1);
+  for (let attempt = 2; attempt <= 3 && result.foreignCpuPercentOfCore > ctx.options.maxForeignCpuPercent; attempt++) {
+    ctx.log(`  other processes used ${result.foreignCpuPercentOfCore.toFixed(0)} % of a core during the run (p99 ${result.latency.p99Ms} ms): repeating it`);
+    await sleep(5000);
+    result = await relayOnce(ctx, ratePerSec, seconds, connections, undefined, attempt);
+  }
+  return result;
+}
+
+async function relayOnce(ctx: ScenarioContext, ratePerSec: number, seconds: number, connections: number, profileName: string | undefined, attempt: number): Promise<RelayResult> {
   const { pool, target, options } = ctx;
   await scrapeLoopLag(target);
   const profiler = options.profile && profileName ? await target.inspect() : null;
@@ -280,9 +299,11 @@ export async function relay(ctx: ScenarioContext, ratePerSec: number, seconds: n
   await profiler?.startAllocationSampling();
   const cpu = new CpuMeter([target.pid]).start();
   const generator = new CpuMeter(pool.pids).start();
+  const foreign = new ForeignCpuMeter([target.pid, ...pool.pids]).start();
   const results: LoadResult[] = await pool.run("relay", ratePerSec, seconds * 1000, DRAIN_MS);
   const c = cpu.stop();
   const g = generator.stop();
+  const foreignCpuPercentOfCore = foreign.stop();
   if (profiler && profileName) {
     const profile = await profiler.stopProfiling();
     writeFileSync(join(ctx.profileDir, `${target.name}-${profileName}.cpuprofile`), JSON.stringify(profile));
@@ -317,6 +338,8 @@ export async function relay(ctx: ScenarioContext, ratePerSec: number, seconds: n
     acksPerSec: results.reduce((a, r) => a + r.acksSent, 0) / seconds,
     maxSendLagMs: Math.max(...results.map((r) => r.maxSendLagUs)) / 1000,
     workerLoopDelayP99Ms: Math.max(...results.map((r) => r.workerLoopDelayP99Us)) / 1000,
+    foreignCpuPercentOfCore,
+    attempts: attempt,
     ...(serverEventLoopLag ? { serverEventLoopLag } : {}),
     histogram: encode(fromIntended),
   };
@@ -338,7 +361,7 @@ export async function saturation(ctx: ScenarioContext, connections: number): Pro
     const refused = Object.values(r.errors).reduce((a, b) => a + b, 0);
     const pass = r.latency.p99Ms < options.saturationP99Ms && r.lost === 0 && refused === 0;
     steps.push({ ...r, pass });
-    log(`  ${rate} msg/s: p99 ${r.latency.p99Ms} ms, lost ${r.lost}, server CPU ${r.serverCpuPercentOfCore.toFixed(0)} %, generator ${r.generatorCpuPercentOfCore.toFixed(0)} % → ${pass ? "pass" : "fail"}`);
+    log(`  ${rate} msg/s: p99 ${r.latency.p99Ms} ms, lost ${r.lost}, server CPU ${r.serverCpuPercentOfCore.toFixed(0)} %, generator ${r.generatorCpuPercentOfCore.toFixed(0)} %, others ${r.foreignCpuPercentOfCore.toFixed(0)} % → ${pass ? "pass" : "fail"}`);
     if (pass) lastGood = Math.max(lastGood, rate);
     else firstBad = Math.min(firstBad, rate);
     if (lastGood > 0 && firstBad / lastGood <= 1.08) break;
