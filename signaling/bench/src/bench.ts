@@ -19,6 +19,7 @@ import { LoadPool, MAX_SOCKETS_PER_WORKER } from "./load/pool.ts";
 import { CANDIDATE_BYTES, SDP_BYTES } from "./load/payloads.ts";
 import { describeMachine } from "./machine.ts";
 import { parseOptions, type BenchOptions } from "./options.ts";
+import { renice } from "./proc.ts";
 import { checkTargets, formatTable, ratios, type BenchReport, type TargetResults } from "./report.ts";
 import { crossPod, fanout, idle, pairUp, relay, saturation, warmUp, type ScenarioContext } from "./scenarios.ts";
 import { startTarget, TARGET_PROTOCOL, type TargetName } from "./targets.ts";
@@ -58,6 +59,10 @@ async function runTarget(name: TargetName, options: BenchOptions, outDir: string
   const pool = LoadPool.start(workers, options.workerNice, options.profile ? join(profileDir, `${name}-workers`) : undefined);
   const ctx: ScenarioContext = { target, pool, options, log, profileDir };
   try {
+    // Every thread of each process, now that they all run (a fresh process's threads are started
+    // after the fork returns and would keep the parent's niceness).
+    for (const pid of pool.pids) renice(pid, options.workerNice);
+    if (options.serverNice !== 0) renice(target.pid, options.serverNice);
     await warmUp(ctx);
     if (has("idle") || has("relay") || has("saturation")) {
       log(`-- ${name}: idle`);

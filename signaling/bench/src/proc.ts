@@ -6,6 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { setPriority } from "node:os";
 
 /** Clock ticks per second of `/proc/<pid>/stat` times. */
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
@@ -133,5 +134,21 @@ export class CpuMeter {
       }
     }
     return sum;
+  }
+}
+
+/**
+ * Sets the niceness of every thread of `pid` (Linux applies `setpriority` to one thread; a thread
+ * takes its creator's niceness only when it starts, so V8's and libuv's threads of a process that
+ * is already running keep theirs). A negative value needs root (CAP_SYS_NICE); failures throw.
+ */
+export function renice(pid: number, nice: number): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch (err) {
+      // A thread that exited between the listing and the call is no failure.
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
   }
 }
