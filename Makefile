@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE := node_modules/.bin/node
 
-.PHONY: help install run test test-deps unit e2e bench lint typecheck cluster-build cluster-up cluster-down
+.PHONY: help install run test test-deps nats-build unit e2e bench lint typecheck cluster-build cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,13 +19,16 @@ run: install ## run one pod in memory on http://127.0.0.1:8080 with the demo pag
 test-deps: ## install chromium/coturn/redis/nats when missing and start Redis and NATS
 	scripts/install-test-deps.sh
 
-test: install test-deps cluster-build ## typecheck, lint, unit, browser and e2e tests (builds the local control plane once per machine)
+nats-build: ## build the current nats-server the fault tests run, once per machine (~/.cache/switchboard)
+	scripts/build-nats-server.sh
+
+test: install test-deps nats-build cluster-build ## typecheck, lint, unit, browser and e2e tests (builds the local control plane and nats-server once per machine)
 	npm test
 
 unit: install ## unit tests only
 	npm run test:unit
 
-e2e: install ## e2e tests only
+e2e: install nats-build ## e2e tests only
 	npm run test:e2e
 
 bench: install ## benchmarks side by side with PeerJS (docs/benchmarks.md); QUICK=1 for a short run, ARGS="--help" for options

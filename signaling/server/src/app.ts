@@ -97,13 +97,14 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       const ok = server.ready;
-      // A broken bus degrades the pod (cross-pod operations fail fast) but local rooms still work,
-      // so readiness reports it without turning the pod away.
-      const bus = cluster?.breaker.state;
+      // A missing NATS (bus) or Redis (directory, session store) degrades the pod: cross-pod
+      // operations fail fast, but rooms with every member here still work, so readiness reports
+      // the breakers without turning the pod away.
+      const breakers = cluster ? { bus: cluster.breaker.state, directory: cluster.storeBreaker.state } : undefined;
       return sendJson(res, ok ? 200 : 503, {
         status: ok ? "ready" : "not-ready",
         draining: gateway.draining,
-        ...(bus === undefined ? {} : { cluster: { bus, degraded: bus !== "closed" } }),
+        ...(breakers ? { cluster: { ...breakers, degraded: breakers.bus !== "closed" || breakers.directory !== "closed" } } : {}),
       });
     }
     if (path === "/metrics") {

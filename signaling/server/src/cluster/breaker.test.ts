@@ -41,3 +41,47 @@ test("success resets the failure count", async () => {
   await assert.rejects(b.call(() => Promise.reject(new Error("x"))));
   assert.equal(b.state, "closed");
 });
+
+test("with a probe it opens without traffic and closes by itself once the dependency answers", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 0;
+  let up = true;
+  let probes = 0;
+  const states: BreakerState[] = [];
+  const b = new Breaker({
+    failureThreshold: 2,
+    openMs: 500,
+    probeEveryMs: 1000,
+    now: () => now,
+    onStateChange: (s) => states.push(s),
+    probe: () => {
+      probes += 1;
+      return up ? Promise.resolve() : Promise.reject(new Error("down"));
+    },
+  });
+  t.after(() => b.close());
+  const advance = async (ms: number) => {
+    now += ms;
+    t.mock.timers.tick(ms);
+    // Let the probe's promise chain settle (setImmediate is not mocked).
+    await new Promise((r) => setImmediate(r));
+  };
+  await advance(1000);
+  assert.equal(probes, 1);
+  assert.equal(b.state, "closed");
+  up = false;
+  await advance(1000);
+  assert.equal(b.state, "closed", "one failed probe is below the threshold");
+  await advance(1000);
+  assert.equal(b.state, "open", "the probe alone opened it");
+  await advance(500);
+  assert.equal(probes, 4, "probed again as soon as it turned half-open");
+  assert.equal(b.state, "open", "and reopened on failure");
+  up = true;
+  await advance(500);
+  assert.equal(b.state, "closed", "closed by itself, without any caller");
+  assert.deepEqual(states, ["open", "closed"]);
+  await b.close();
+  await advance(5000);
+  assert.equal(probes, 5, "close stops the probe");
+});

@@ -55,12 +55,15 @@ export class RedisDirectory implements Directory {
     this.#prefix = `sb:${options.cluster}:`;
     this.redis = new Redis(options.url, {
       lazyConnect: false,
+      // Degrade, not hang: while disconnected, commands fail at once (no offline queue, no
+      // retries) and a command Redis does not answer fails after 2 s; the callers' breaker does
+      // the rest.
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
       connectTimeout: 2000,
       commandTimeout: 2000,
-      // Capped exponential backoff with jitter.
-      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
+      // Capped exponential backoff with jitter; the cap bounds how long a returned Redis goes unnoticed.
+      retryStrategy: (times) => Math.min(1000, 50 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
       ...options.redis,
     });
     this.redis.on("error", () => {
@@ -78,6 +81,11 @@ export class RedisDirectory implements Directory {
         resolve();
       });
     });
+  }
+
+  /** Resolves when Redis answers PING (a breaker's probe); rejects at once while disconnected. */
+  async ping(): Promise<void> {
+    await this.redis.ping();
   }
 
   async claimSession(record: Omit<SessionRecord, "epoch">, ttlMs: number): Promise<{ record: SessionRecord; previous: SessionRecord | null }> {
