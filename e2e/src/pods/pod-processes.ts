@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,10 @@ export interface PodCluster {
   readonly name: string;
   readonly pods: PodProcess[];
   readonly ringFile: string;
+  /** Starts one more pod of the cluster (not yet in the ring: write the ring to add it). */
+  addPod(name: string): Promise<PodProcess>;
+  /** Writes the ring document the pods follow (as the operator writes the ConfigMap). */
+  writeRing(version: number, members: ReadonlyArray<{ name: string; state: "JOINING" | "ACTIVE" | "LEAVING" }>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,17 +46,29 @@ export async function startPodCluster(count: number, env: Record<string, string>
     JSON.stringify({ version: 1, members: names.map((n, i) => ({ name: n, address: `127.0.0.1:${9000 + i}`, state: "ACTIVE" })) }),
   );
   const pods: PodProcess[] = [];
+  const podEnv = { SWITCHBOARD_CLUSTER_NAME: name, SWITCHBOARD_RING_FILE: ringFile, ...env };
   const cluster: PodCluster = {
     name,
     pods,
     ringFile,
+    addPod: async (podName) => {
+      const pod = await startPod(podName, podEnv);
+      pods.push(pod);
+      return pod;
+    },
+    writeRing: async (version, members) => {
+      // Written to a temporary file and renamed, as a ConfigMap update lands.
+      const tmp = `${ringFile}.tmp`;
+      await writeFile(tmp, JSON.stringify({ version, members: members.map((m) => ({ name: m.name, address: "127.0.0.1:8080", state: m.state })) }));
+      await rename(tmp, ringFile);
+    },
     close: async () => {
       await Promise.all(pods.map((p) => p.stop("SIGKILL")));
       await rm(dir, { recursive: true, force: true });
     },
   };
   try {
-    for (const podName of names) pods.push(await startPod(podName, { SWITCHBOARD_CLUSTER_NAME: name, SWITCHBOARD_RING_FILE: ringFile, ...env }));
+    for (const podName of names) pods.push(await startPod(podName, podEnv));
   } catch (err) {
     await cluster.close();
     throw err;

@@ -1,7 +1,7 @@
 import type { ClientMessage, ClientMessageOf, IceServer, PeerLeftReason, RelayMessage } from "@switchboard/protocol";
 import { PROTOCOL_VERSION } from "@switchboard/protocol";
 import type { Authenticator, Grant, Principal } from "./auth/index.ts";
-import { hasGrant, mayAccessRoom, mintTurnCredentials } from "./auth/index.ts";
+import { createPrincipal, hasGrant, mayAccessRoom, mintTurnCredentials } from "./auth/index.ts";
 import { CallService, type CallDevice } from "./calls/call-service.ts";
 import type { Config } from "./config.ts";
 import { SignalingError } from "./errors.ts";
@@ -49,6 +49,8 @@ export class Hub {
   readonly #bannedUsers = new Map<string, number>();
   /** Publishes of events to other pods started by the operation being applied. */
   #pending: Array<Promise<void>> = [];
+  /** The ring key of the command being applied (tagged on the events it sends to other pods). */
+  #currentKey: string | undefined = undefined;
 
   constructor(options: HubOptions) {
     this.#o = options;
@@ -63,6 +65,7 @@ export class Hub {
         if (!s) return;
         if (member) s.calls.add(callId);
         else s.calls.delete(callId);
+        this.#o.cluster?.membershipChanged(s);
       },
       ringTimeoutMs: config.calls.ringTimeoutMs,
       confirmTimeoutMs: config.calls.confirmTimeoutMs,
@@ -76,25 +79,37 @@ export class Hub {
    */
   readonly deliver = (to: DeliveryTarget, eventJson: string, type: string): void => {
     const cluster = this.#o.cluster;
-    if (cluster && to.edge !== undefined && to.edge !== cluster.podName) {
-      this.#pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson }));
-      return;
+    if (cluster) {
+      const key = this.#currentKey;
+      if (to.edge !== undefined && to.edge !== cluster.podName) {
+        this.#pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
+        return;
+      }
+      if (!this.sessions.get(to.sessionId) && cluster.released(to.sessionId)) {
+        // The session moved to another pod and this owner has not yet been told: the new edge reads
+        // this pod's subject of the session until the owner's `moved` marker.
+        this.#pending.push(cluster.deliverRemote(cluster.podName, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
+        return;
+      }
     }
     this.deliverLocal(to.sessionId, eventJson, type);
   };
 
   /** Pushes an event into the stream of a session on this pod, if it exists. */
-  deliverLocal(sessionId: string, eventJson: string, type: string): void {
+  deliverLocal(sessionId: string, eventJson: string, type: string, src = 0): void {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     // A call owned by another pod: the edge learns the session's calls from the events it carries
     // (so that a session that ends can tell the call's owner).
-    if (this.#o.cluster && (type === "call-incoming" || type === "call-trying" || type === "call-ended")) {
-      const { callId } = JSON.parse(eventJson) as { callId: string };
-      if (type === "call-ended") session.calls.delete(callId);
-      else session.calls.add(callId);
+    const cluster = this.#o.cluster;
+    if (cluster && (type === "call-incoming" || type === "call-trying" || type === "call-ended")) {
+      const { callId, legOnly } = JSON.parse(eventJson) as { callId: string; legOnly?: boolean };
+      if (type === "call-ended") {
+        if (legOnly !== true) session.calls.delete(callId);
+      } else session.calls.add(callId);
+      cluster.membershipChanged(session);
     }
-    session.pushJson(eventJson);
+    session.pushJson(eventJson, src);
     this.#o.metrics.messageOut(type);
   }
 
@@ -104,6 +119,7 @@ export class Hub {
    * once every event the command caused is stored (cluster mode).
    */
   applyRoomCommand(cmd: RoomCommand, fromThisPod: boolean): void | Promise<void> {
+    this.#currentKey = commandKey(cmd);
     try {
       this.#applyRoomCommand(cmd);
     } catch (err) {
@@ -128,9 +144,12 @@ export class Hub {
           sessionId: cmd.from.sessionId,
           type: "error",
           json,
+          key: commandKey(cmd),
           ...(cmd.k === "join" ? { joinFailed: cmd.room } : {}),
         }),
       );
+    } finally {
+      this.#currentKey = undefined;
     }
     return this.#flush();
   }
@@ -144,7 +163,7 @@ export class Hub {
     const devices = cluster ? await cluster.devicesOf(msg.to) : undefined;
     const r = this.#room({
       k: "call-invite",
-      callId: newCallId(),
+      callId: cluster ? cluster.callId(newCallId()) : newCallId(),
       from: this.#origin(session, msg.id),
       to: msg.to,
       meta: msg.meta ?? {},
@@ -155,7 +174,33 @@ export class Hub {
 
   /** Marks a remote session's reserved room as not joined (its join was refused by the owner). */
   joinFailed(sessionId: string, room: string): void {
-    this.sessions.get(sessionId)?.rooms.delete(room);
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    s.rooms.delete(room);
+    this.#o.cluster?.membershipChanged(s);
+  }
+
+  /** The owner of `key` no longer has the session in that room or call (told during a takeover). */
+  dropMembership(sessionId: string, key: string): void {
+    const s = this.sessions.get(sessionId);
+    if (!s) return;
+    if (key.startsWith("room:")) s.rooms.delete(key.slice(5));
+    else s.calls.delete(key.slice(5));
+    this.#o.cluster?.membershipChanged(s);
+  }
+
+  /**
+   * Another pod took the session over: it is forgotten here without leaving its rooms or calls (the
+   * session lives on there); its socket, if any, is closed as replaced.
+   */
+  forgetMoved(session: Session): void {
+    if (this.sessions.get(session.id) !== session) return;
+    session.ended = true;
+    const socket = session.socket;
+    session.detach("replaced", Date.now());
+    this.sessions.remove(session);
+    this.#o.cluster?.sessionEnded(session, true);
+    socket?.close(4004, "SIG_ERR_SESSION_REPLACED");
   }
 
   /**
@@ -174,7 +219,7 @@ export class Hub {
         const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
         session.attach(socket);
         this.sessions.add(session);
-        this.#o.cluster?.sessionOpened(session);
+        await this.#o.cluster?.sessionOpened(session);
         span.setAttribute("switchboard.session", session.id);
         const ice = this.iceServersFor(principal.userId);
         const { limits } = this.#o.config;
@@ -223,6 +268,7 @@ export class Hub {
     checkVersion(msg.v);
     if (this.#kicked.has(msg.sessionId)) return this.#resumeFailed("kicked");
     const session = this.sessions.get(msg.sessionId);
+    if (!session && this.#o.cluster) return this.#takeover(msg, socket, nowMs);
     if (!session || session.ended) return this.#resumeFailed("unknown-session");
     if (!timingSafeEqualStrings(session.resumeToken, msg.resumeToken)) return this.#resumeFailed("bad-token");
     const expiresAt = session.principal.expiresAt;
@@ -265,9 +311,95 @@ export class Hub {
     return { ok: true, session };
   }
 
+  /**
+   * Resumes, on this pod, a session another pod held (cluster mode): claims it (fencing the old
+   * edge), rebuilds it from the session log, replays what the client has not seen, and asks the
+   * owner of each of its rooms and calls to route its events here. Events the old edge had not
+   * logged are read from its subject and sequenced after the log (ClusterNode.adopt).
+   */
+  async #takeover(msg: ClientMessageOf<"resume">, socket: SessionSocket, nowMs: number): Promise<ResumeOutcome> {
+    const cluster = this.#o.cluster as ClusterPort;
+    const claimed = await cluster.claim(msg.sessionId, msg.resumeToken);
+    if (claimed === "unknown-session" || claimed === "bad-token") return this.#resumeFailed(claimed);
+    const id = claimed.identity;
+    const stored = id.principal;
+    let principal: Principal = createPrincipal({
+      userId: stored.userId,
+      roomPatterns: stored.roomPatterns,
+      grants: stored.grants as Grant[],
+      expiresAt: stored.expiresAt,
+      tokenId: stored.tokenId,
+    });
+    const session = Session.restore(
+      principal,
+      { id: id.sessionId, resumeToken: msg.resumeToken, peerId: id.peerId, device: id.device, face: id.face, frames: claimed.frames, firstSeq: claimed.firstSeq, lastSeq: claimed.lastSeq },
+      this.#o.config.limits.maxReplayBytes,
+    );
+    for (const r of claimed.rooms) session.rooms.add(r);
+    for (const c of claimed.calls) session.calls.add(c);
+    const expiresAt = principal.expiresAt;
+    let refused: Exclude<ResumeOutcome, { ok: true }>["reason"] | null = null;
+    if (msg.token !== undefined || (expiresAt !== null && expiresAt <= nowMs)) {
+      if (msg.token === undefined) refused = "auth";
+      else {
+        try {
+          principal = await this.#o.auth.verify(msg.token);
+          if (principal.userId !== session.userId) refused = "auth";
+          else session.principal = principal;
+        } catch {
+          refused = "auth";
+        }
+      }
+    }
+    const plan = refused ? null : session.planReplay(msg.lastSeq);
+    if (plan && !plan.ok) refused = "gap";
+    this.sessions.add(session);
+    if (refused || !plan?.ok) {
+      // The session cannot go on: it ends here (its peers are told), the client starts afresh.
+      await cluster.adopt(session, claimed, []);
+      this.endSession(session, "expired");
+      return this.#resumeFailed(refused ?? "gap");
+    }
+    // A call whose owner left the ring is over (call state lives on its owner only).
+    const lostCalls = [...session.calls].filter((c) => !cluster.callOwnerAlive(c));
+    for (const c of lostCalls) session.calls.delete(c);
+    const keys = [...[...session.rooms].map((r) => `room:${r}`), ...[...session.calls].map((c) => `call:${c}`)];
+    await cluster.adopt(session, claimed, keys);
+    const from = this.#origin(session, undefined);
+    for (const room of session.rooms) this.#background({ k: "reattach", room, from, prev: claimed.previousEdge });
+    for (const callId of session.calls) this.#background({ k: "reattach", callId, from, prev: claimed.previousEdge });
+    // Replies in flight to the old edge arrive before `resumed`, so the client does not re-send
+    // requests that were in fact handled (it re-sends those without a reply after the replay).
+    await cluster.takeoverSettled(session.id, TAKEOVER_SETTLE_MS);
+    if (this.sessions.get(session.id) !== session || session.ended) return this.#resumeFailed("unknown-session");
+    const settled = session.planReplay(msg.lastSeq);
+    const frames = settled.ok ? settled.frames : [];
+    socket.send(
+      JSON.stringify({
+        type: "resumed",
+        ...(msg.id === undefined ? {} : { id: msg.id }),
+        sessionId: session.id,
+        peerId: session.peerId,
+        replayCount: frames.length,
+        lastSeq: session.lastSeq,
+        expiresAt: session.principal.expiresAt,
+        pod: this.#o.config.podName,
+      }),
+    );
+    for (const frame of frames) socket.send(frame);
+    session.attach(socket);
+    for (const callId of lostCalls) session.push({ type: "call-ended", callId, reason: "connection-lost", legOnly: false });
+    if (lostCalls.length > 0) cluster.membershipChanged(session);
+    this.#o.metrics.resumes.labels("ok").inc();
+    return { ok: true, session };
+  }
+
   /** Handles one post-handshake message of `session`. Throws {@link SignalingError} on refusal. */
   handle(session: Session, msg: ClientMessage, receivedAtMs: number): Handled {
-    if (msg.ack !== undefined) session.ack(msg.ack);
+    if (msg.ack !== undefined) {
+      session.ack(msg.ack);
+      this.#o.cluster?.acked(session);
+    }
     switch (msg.type) {
       case "hello":
       case "resume":
@@ -277,6 +409,7 @@ export class Hub {
         return;
       case "ack":
         session.ack(msg.seq);
+        this.#o.cluster?.acked(session);
         return;
       case "refresh":
         return this.#refresh(session, msg);
@@ -290,6 +423,7 @@ export class Hub {
       case "leave":
         if (!session.rooms.has(msg.room)) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${msg.room}`);
         session.rooms.delete(msg.room);
+        this.#o.cluster?.membershipChanged(session);
         return this.#room({ k: "leave", room: msg.room, from: this.#origin(session, msg.id), reason: "left" });
       case "update":
         return this.#room({ k: "update", room: msg.room, from: this.#origin(session, msg.id), meta: msg.meta });
@@ -395,7 +529,13 @@ export class Hub {
   /** Closes a room for everyone in it. */
   closeRoom(roomId: string, reason: string): number {
     const members = this.rooms.close(roomId, reason);
-    for (const m of members) this.sessions.get(m.sessionId)?.rooms.delete(roomId);
+    void this.#o.cluster?.saveRoom(roomId, []);
+    for (const m of members) {
+      const s = this.sessions.get(m.sessionId);
+      if (!s) continue;
+      s.rooms.delete(roomId);
+      this.#o.cluster?.membershipChanged(s);
+    }
     return members.length;
   }
 
@@ -408,7 +548,7 @@ export class Hub {
     const warnMs = this.#o.config.tokenExpiryWarningMs;
     for (const session of this.sessions.values()) {
       if (session.detachedAtMs !== null) {
-        if (nowMs - session.detachedAtMs >= windowMs) this.endSession(session, session.detachCause === "heartbeat" ? "timeout" : "expired");
+        if (nowMs - session.detachedAtMs >= windowMs) this.#expire(session, session.detachCause === "heartbeat" ? "timeout" : "expired");
         continue;
       }
       const expiresAt = session.principal.expiresAt;
@@ -421,6 +561,25 @@ export class Hub {
     }
     for (const [id, until] of this.#kicked) if (until <= nowMs) this.#kicked.delete(id);
     for (const [user, until] of this.#bannedUsers) if (until <= nowMs) this.#bannedUsers.delete(user);
+  }
+
+  /** A detached session's window ran out: it ends, unless another pod took it over meanwhile. */
+  #expire(session: Session, reason: PeerLeftReason): void {
+    const cluster = this.#o.cluster;
+    if (!cluster || session.journal === null) {
+      this.endSession(session, reason);
+      return;
+    }
+    if (session.detachedAtMs === null || session.ended) return;
+    session.detachedAtMs = null; // not swept again while the store is asked
+    cluster.stillHeld(session).then(
+      (held) => {
+        if (session.ended || session.socket !== null) return;
+        if (held) this.endSession(session, reason);
+        else this.forgetMoved(session);
+      },
+      () => this.endSession(session, reason),
+    );
   }
 
   /** True while `userId` is banned from the whole service (an admin kick with `ban: "service"`). */
@@ -437,10 +596,17 @@ export class Hub {
     return { iceServers: [...stun, ...minted.iceServers], ttlSec: minted.ttlSec };
   }
 
-  /** Ends every call and session (pod shutdown, after sockets are closed). */
+  /**
+   * Pod shutdown, after sockets are closed: ends the calls owned here, and every session — except,
+   * in cluster mode, those kept in the session store: their clients resume on another pod (a member
+   * that never does is dropped by its room's owner once this pod left the ring).
+   */
   close(): void {
     this.calls.close();
-    for (const session of [...this.sessions.values()]) this.endSession(session, "closed");
+    for (const session of [...this.sessions.values()]) {
+      if (this.#o.cluster && session.journal !== null) this.sessions.remove(session);
+      else this.endSession(session, "closed");
+    }
   }
 
   async #refresh(session: Session, msg: ClientMessageOf<"refresh">): Promise<void> {
@@ -468,8 +634,10 @@ export class Hub {
     // The room is reserved at once, so a second join in flight counts against the cap; a refusal
     // gives it back.
     session.rooms.add(msg.room);
+    this.#o.cluster?.membershipChanged(session);
     const release = (err: unknown) => {
       session.rooms.delete(msg.room);
+      this.#o.cluster?.membershipChanged(session);
       throw err;
     };
     try {
@@ -488,7 +656,9 @@ export class Hub {
    */
   #room(cmd: RoomCommand): void | Promise<void> {
     const cluster = this.#o.cluster;
-    if (!cluster || cluster.owns(commandKey(cmd))) return this.applyRoomCommand(cmd, true);
+    if (!cluster) return this.applyRoomCommand(cmd, true);
+    const key = commandKey(cmd);
+    if (cluster.owns(key)) return cluster.schedule(key, () => this.applyRoomCommand(cmd, true));
     return cluster.forward(cmd);
   }
 
@@ -507,20 +677,32 @@ export class Hub {
     const local = this.#o.cluster === undefined || from.edge === this.#o.cluster.podName;
     const origin: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
     const reply = (json: string, type: string) => this.deliver(origin, json, type);
-    const ok = () => from.id !== undefined && reply(JSON.stringify({ type: "ok", id: from.id }), "ok");
+    // A sender on this pod gets its ok only once the publishes its operation caused are stored
+    // (acknowledged means durable); if one fails it gets that error instead.
+    const ok = () => {
+      if (from.id === undefined) return;
+      const json = JSON.stringify({ type: "ok", id: from.id });
+      if (!local || this.#pending.length === 0) return reply(json, "ok");
+      const stored = Promise.all(this.#pending);
+      this.#pending.push(stored.then(() => reply(json, "ok")));
+    };
     const device: CallDevice = { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, ...(local ? {} : { edge: from.edge }) };
     switch (cmd.k) {
       case "join": {
         const snapshot = this.rooms.join(cmd.room, { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, meta: cmd.meta, ...(local ? {} : { edge: from.edge }) });
+        this.#persist(cmd.room);
         reply(JSON.stringify({ type: "joined", ...(from.id === undefined ? {} : { id: from.id }), room: cmd.room, self: snapshot.self, peers: snapshot.peers }), "joined");
         return;
       }
       case "leave":
-        if (!this.rooms.leave(cmd.room, from.peerId, cmd.reason) && from.id !== undefined) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${cmd.room}`);
+        if (!this.rooms.leave(cmd.room, from.peerId, cmd.reason)) {
+          if (from.id !== undefined) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${cmd.room}`);
+        } else this.#persist(cmd.room);
         ok();
         return;
       case "update":
         this.rooms.update(cmd.room, from.peerId, cmd.meta);
+        this.#persist(cmd.room);
         ok();
         return;
       case "send":
@@ -575,7 +757,42 @@ export class Hub {
       case "call-gone":
         this.calls.sessionGone(from.sessionId, [cmd.callId], cmd.reason);
         return;
+      case "reattach":
+        this.#reattach(cmd, local);
+        return;
     }
+  }
+
+  /**
+   * As the owner of a room or call: a member's session moved to another edge. Its events go there
+   * from now on; a `moved` marker goes to the old edge's subject first (the new edge reads that
+   * subject up to the marker), after any frames the old edge, when it is this pod, could not log.
+   */
+  #reattach(cmd: Extract<RoomCommand, { k: "reattach" }>, local: boolean): void {
+    const cluster = this.#o.cluster;
+    if (!cluster) return;
+    const { from, prev } = cmd;
+    const newEdge = local ? undefined : from.edge;
+    const key = commandKey(cmd);
+    const moved = "room" in cmd ? this.rooms.moveMember(cmd.room, from.sessionId, newEdge) : this.calls.moveSession(cmd.callId, from.sessionId, newEdge);
+    if (moved && "room" in cmd) this.#persist(cmd.room);
+    this.#pending.push(
+      (async () => {
+        if (prev === cluster.podName) await cluster.releaseLocal(from.sessionId);
+        await cluster.deliverRemote(prev, { sessionId: from.sessionId, type: "moved", json: "{}", key, moved: moved ? "yes" : "gone" });
+      })(),
+    );
+    if (moved) return;
+    // The owner no longer has the session there (it left, timed out, or the state was lost).
+    const target: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
+    if ("callId" in cmd) this.deliver(target, JSON.stringify({ type: "call-ended", callId: cmd.callId, reason: "connection-lost" }), "call-ended");
+    else this.deliver(target, JSON.stringify({ type: "room-closed", room: cmd.room, reason: "membership-lost" }), "room-closed");
+  }
+
+  /** Cluster mode: stores the room's membership (the next owner takes it from there) before the operation is acknowledged. */
+  #persist(room: string): void {
+    const cluster = this.#o.cluster;
+    if (cluster) this.#pending.push(cluster.saveRoom(room, this.rooms.members(room) ?? []));
   }
 
   /** Waits for the publishes the last operation started (nothing to wait for in single-node mode). */
@@ -642,6 +859,9 @@ export class Hub {
     return { ok: false, reason };
   }
 }
+
+/** How long a resume on another pod waits for the owners to switch the session over before `resumed`. */
+const TAKEOVER_SETTLE_MS = 2000;
 
 function checkVersion(v: number): void {
   if (v !== PROTOCOL_VERSION) throw new SignalingError("SIG_ERR_UNSUPPORTED_VERSION", `protocol version ${v} is not supported (use ${PROTOCOL_VERSION})`);

@@ -36,7 +36,7 @@ export type LegState =
   | "gone";
 
 interface Leg {
-  readonly device: CallDevice;
+  device: CallDevice;
   state: LegState;
 }
 
@@ -45,7 +45,7 @@ type CallStateName = "inviting" | "ringing" | "answered" | "active" | "ended";
 interface Call {
   readonly id: string;
   state: CallStateName;
-  readonly caller: CallDevice;
+  caller: CallDevice;
   readonly calleeUserId: string;
   readonly legs: Map<string, Leg>;
   accepted: Leg | null;
@@ -266,6 +266,27 @@ export class CallService {
    * A session ended for good: its calls and legs end. `reason` is `hangup` when the client left on
    * purpose (bye, clean close) and `connection-lost` when it vanished (resume window over, kick).
    */
+  /**
+   * Routes a party's events to another edge (its session moved to another pod). Returns where they
+   * went before (`undefined`: this pod), or null when the session takes no part in a live call.
+   */
+  moveSession(callId: string, sessionId: string, edge: string | undefined): { edge: string | undefined } | null {
+    const call = this.#calls.get(callId);
+    if (!call || call.state === "ended") return null;
+    if (call.caller.sessionId === sessionId) {
+      const before = call.caller.edge;
+      call.caller = { ...call.caller, edge };
+      return { edge: before };
+    }
+    for (const leg of call.legs.values()) {
+      if (leg.device.sessionId !== sessionId) continue;
+      const before = leg.device.edge;
+      leg.device = { ...leg.device, edge };
+      return { edge: before };
+    }
+    return null;
+  }
+
   sessionGone(sessionId: string, callIds: Iterable<string>, reason: "hangup" | "connection-lost" = "connection-lost"): void {
     for (const callId of [...callIds]) {
       const call = this.#calls.get(callId);

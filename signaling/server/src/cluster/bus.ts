@@ -32,8 +32,23 @@ export interface ClusterBus {
    * stream order. A handler that throws is retried (the message is redelivered) after a delay.
    */
   consume(name: string, filter: string, handler: BusHandler): Promise<BusConsumer>;
+  /**
+   * Follows the stored messages matching `filter` from `fromSeq` on, in order, then every new one,
+   * until stopped (nothing is acknowledged: a reader, not a consumer of record). A handler failure
+   * is logged by the caller; the tail goes on.
+   */
+  tail(filter: string, fromSeq: number, handler: (msg: BusMessage) => void): Promise<BusConsumer>;
   /** The stored messages matching `filter` with `streamSeq >= fromSeq`, in order, up to now. */
   read(filter: string, fromSeq: number): Promise<BusMessage[]>;
+  /**
+   * The stream sequence up to which durable consumer `name` acknowledged everything (0 for none), or
+   * null when there is no such consumer. With `read`, another pod finds what a dead pod never handled.
+   */
+  ackFloor(name: string): Promise<number | null>;
+  /** Messages matching durable consumer `name` not yet acknowledged by it (0 for an unknown consumer). */
+  pending(name: string): Promise<number>;
+  /** Removes a durable consumer (a dead pod's, once its heir took its backlog). */
+  deleteConsumer(name: string): Promise<void>;
   /** Stops every consumer and releases the connection. Idempotent. */
   close(): Promise<void>;
 }

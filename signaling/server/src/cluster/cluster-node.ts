@@ -8,8 +8,16 @@ import type { BusConsumer, BusMessage, ClusterBus } from "./bus.ts";
 import type { ClusterPort } from "./cluster-port.ts";
 import type { Directory } from "./directory.ts";
 import type { RingView } from "./ring-view.ts";
+import { SessionJournal } from "./session-journal.ts";
+import { hashResumeToken, storePrincipal, type ClaimedSession, type SessionStore } from "./session-store.ts";
+import type { Session } from "../sessions/session.ts";
 import { ClusterSubjects } from "./subjects.ts";
-import { commandKey, decodeEventEnvelope, decodeRoomCommand, encodeWire, type EventEnvelope, type RoomCommand } from "./wire.ts";
+import { commandKey, decodeCommand, decodeEventEnvelope, encodeWire, type ControlCommand, type EventEnvelope, type RoomCommand } from "./wire.ts";
+import type { HashRing } from "./ring.ts";
+import { RoomHandoff, toStored } from "./room-handoff.ts";
+import type { RoomStore } from "./room-store.ts";
+import type { RoomMember } from "../rooms/room-service.ts";
+import { randomBytes } from "node:crypto";
 
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -19,9 +27,23 @@ export interface ClusterNodeOptions {
   readonly bus: ClusterBus;
   readonly directory: Directory;
   readonly ring: RingView;
+  /** Session records and logs (resume on any pod). */
+  readonly sessions: SessionStore;
+  /** How long a session's record outlives its last refresh (≥ the resume window). */
+  readonly sessionTtlMs: number;
+  /** Room memberships (taken over by the next owner after a ring change or an owner's death). */
+  readonly rooms: RoomStore;
+  /** A member whose edge left the ring is dropped from its rooms after this long without a resume. */
+  readonly resumeWindowMs: number;
+  /** How long a moved room waits for its previous owner's handoff. @default 15000 */
+  readonly handoffTimeoutMs?: number;
   readonly log: Logger;
   /** Told when the bus breaker opens or closes (readiness, metrics). */
   readonly onBreaker?: (state: BreakerState) => void;
+  /** The bus's (NATS) breaker, e.g. with a probe; built here without one when absent. */
+  readonly busBreaker?: Breaker;
+  /** The breaker of the directory and session store (Redis); built here when absent. */
+  readonly storeBreaker?: Breaker;
 }
 
 /**
@@ -34,23 +56,114 @@ export class ClusterNode implements ClusterPort {
   readonly podName: string;
   readonly subjects: ClusterSubjects;
   readonly breaker: Breaker;
+  /** Redis (directory, session store): separate, so a Redis outage leaves relay over NATS alone. */
+  readonly storeBreaker: Breaker;
   readonly #o: ClusterNodeOptions;
   #hub: Hub | null = null;
   readonly #consumers: BusConsumer[] = [];
   /** Sessions of this pod registered as devices (re-registered before their entries expire). */
   readonly #devices = new Map<string, { userId: string; peerId: string }>();
   #refreshTimer: ReturnType<typeof setInterval> | null = null;
+  /** Writes every local session's frames to the session store before they reach the socket. */
+  readonly journal: SessionJournal;
+  /** Sessions being taken over: keys whose owner has not yet sent its `moved` marker. */
+  readonly #takeovers = new Map<string, Takeover>();
+  /** Sessions another pod took from this one (until the entry expires): their events are orphans. */
+  readonly #released = new Map<string, number>();
+  /** Hands rooms over on ring changes. */
+  #handoff: RoomHandoff | null = null;
+  /** Rooms whose commands wait in line (a handoff or a load from the store in progress). */
+  readonly #queues = new Map<string, Promise<void>>();
+  /** Forwards in flight (the applied ring version is reported only once those sent under the old one are stored). */
+  readonly #inflight = new Set<Promise<void>>();
+  /** Barriers passed through this pod's own command subject, by id. */
+  readonly #barriers = new Map<string, () => void>();
+  /** Bus position of the last event this pod's event consumer took. */
+  #eventsTakenSeq = 0;
+  /** Members whose edge left the ring, since when (dropped after the resume window). */
+  readonly #orphanMembers = new Map<string, number>();
 
   constructor(options: ClusterNodeOptions) {
     this.#o = options;
     this.podName = options.podName;
     this.subjects = new ClusterSubjects(options.cluster);
-    this.breaker = new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000, ...(options.onBreaker ? { onStateChange: options.onBreaker } : {}) });
+    this.breaker = options.busBreaker ?? new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000, ...(options.onBreaker ? { onStateChange: options.onBreaker } : {}) });
+    this.storeBreaker = options.storeBreaker ?? new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000 });
+    this.journal = new SessionJournal({
+      store: options.sessions,
+      ttlMs: options.sessionTtlMs,
+      log: options.log,
+      onFenced: (session, unlogged) => this.#handOver(session, unlogged),
+    });
   }
 
   /** The hub whose rooms and sessions this node serves (set once, before `start`). */
   attach(hub: Hub): void {
     this.#hub = hub;
+    this.#handoff = new RoomHandoff(
+      {
+        podName: this.podName,
+        log: this.#o.log,
+        store: this.#o.rooms,
+        roomIds: () => hub.rooms.ids(),
+        members: (room) => hub.rooms.members(room),
+        hasRoom: (room) => hub.rooms.has(room),
+        restoreRoom: (room, members) => hub.rooms.restore(room, members),
+        forgetRoom: (room) => hub.rooms.forget(room),
+        converged: (ring) => this.#converged(ring),
+        barrier: () => this.#barrier(),
+        announceHandoff: (version, ring) => this.#announceHandoff(version, ring),
+        backlog: (dead, room) => this.#backlog(dead, room),
+        eventsCaughtUp: (seq) => this.#eventsCaughtUp(seq),
+        apply: async (cmd) => {
+          await hub.applyRoomCommand(cmd, false);
+        },
+      },
+      this.#o.handoffTimeoutMs === undefined ? {} : { handoffTimeoutMs: this.#o.handoffTimeoutMs },
+    );
+    this.#o.ring.follow({
+      changed: (next, prev) => this.#handoff?.ringChanged(next, prev),
+      beforeReport: () => Promise.allSettled([...this.#inflight]).then(() => undefined),
+    });
+  }
+
+  /**
+   * Runs `fn` (applying a command of a room this pod owns) now, or after the commands of the room
+   * already waiting — while the room is being handed over to this pod, commands wait in line.
+   */
+  schedule(key: string, fn: () => void | Promise<void>): void | Promise<void> {
+    if (!key.startsWith("room:")) return fn();
+    const room = key.slice(5);
+    const waiting = this.#queues.get(room) ?? this.#handoff?.gate(room) ?? null;
+    if (!waiting) return fn();
+    const run = waiting.then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(room, tail);
+    void tail.then(() => {
+      if (this.#queues.get(room) === tail) this.#queues.delete(room);
+    });
+    return run;
+  }
+
+  /** True when commands of `room` must wait in line (a handover to this pod, or a load, in progress). */
+  #waiting(room: string): boolean {
+    return this.#queues.has(room) || (this.#handoff?.gate(room) ?? null) !== null;
+  }
+
+  /** Records a room's membership after a change (the next owner takes the room from there). */
+  saveRoom(room: string, members: readonly RoomMember[]): Promise<void> {
+    for (const m of members) if (this.#orphanMembers.has(m.sessionId) && m.edge !== undefined && this.#o.ring.ring.member(m.edge)) this.#orphanMembers.delete(m.sessionId);
+    return this.storeBreaker.call(() => this.#o.rooms.save(room, toStored(members, this.podName))).catch((err: unknown) => {
+      this.#o.log.warn({ err, room }, "room store: saving a room failed");
+    });
+  }
+
+  /** Resolves when the ring changes applied so far were handed over (tests). */
+  handoffSettled(): Promise<void> {
+    return this.#handoff?.settled() ?? Promise.resolve();
   }
 
   /** Follows the ring and starts consuming this pod's commands and events. */
@@ -59,9 +172,15 @@ export class ClusterNode implements ClusterPort {
     const { bus } = this.#o;
     this.#consumers.push(await bus.consume(`cmd-${this.podName}`, this.subjects.commandsFor(this.podName), (m) => this.#onCommand(m)));
     this.#consumers.push(await bus.consume(`ev-${this.podName}`, this.subjects.eventsFor(this.podName), (m) => this.#onEvent(m)));
+    this.#consumers.push(await bus.consume(`ctl-${this.podName}`, this.subjects.controlFor(this.podName), (m) => this.#onControl(m)));
     this.#refreshTimer = setInterval(() => {
-      for (const id of this.#devices.keys()) this.#register(id);
-    }, DEVICE_TTL_MS / 3);
+      for (const id of this.#devices.keys()) void this.#register(id);
+      const held = this.#hub ? [...this.#hub.sessions.values()].filter((s) => s.journal === this.journal).map((s) => s.id) : [];
+      this.#o.sessions.refresh(held, this.#o.sessionTtlMs).catch((err: unknown) => this.#o.log.warn({ err }, "session store: refresh failed"));
+      const now = Date.now();
+      for (const [id, until] of this.#released) if (until <= now) this.#released.delete(id);
+      this.#refreshRooms();
+    }, Math.min(DEVICE_TTL_MS, this.#o.sessionTtlMs) / 3);
     this.#refreshTimer.unref();
   }
 
@@ -70,39 +189,201 @@ export class ClusterNode implements ClusterPort {
   }
 
   owns(key: string): boolean {
-    return this.#o.ring.owns(key);
+    return this.ownerOf(key) === this.podName;
+  }
+
+  /**
+   * The pod that owns a room (by the ring) or a call (the pod that created it, named in its id:
+   * calls stay where they started when the ring changes); undefined when there is none.
+   */
+  ownerOf(key: string): string | undefined {
+    if (key.startsWith("call:")) {
+      const pod = callOwner(key.slice(5));
+      if (pod !== undefined) return pod;
+    }
+    return this.#o.ring.ownerOf(key)?.name;
+  }
+
+  /** A new call id that names this pod as the call's owner (when the pod name fits in a call id). */
+  callId(base: string): string {
+    const id = `${base}_${this.podName}`;
+    return id.length <= 64 && /^[a-z0-9-]+$/.test(this.podName) ? id : base;
+  }
+
+  /** True when the owner of a call is a member of the ring (a call whose owner died is over). */
+  callOwnerAlive(callId: string): boolean {
+    const pod = callOwner(callId);
+    return pod === undefined || this.#o.ring.ring.member(pod) !== undefined;
   }
 
   async forward(command: RoomCommand): Promise<void> {
     const key = commandKey(command);
-    const owner = this.#o.ring.ownerOf(key);
+    const owner = this.ownerOf(key);
     if (!owner) throw new SignalingError("SIG_ERR_UNAVAILABLE", "no pod owns this room or call right now");
-    await this.#publish(this.subjects.command(owner.name, key), command);
+    const sent = this.#publish(this.subjects.command(owner, key), command);
+    const tracked = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inflight.add(tracked);
+    void tracked.then(() => this.#inflight.delete(tracked));
+    await sent;
   }
 
   async devicesOf(userId: string): Promise<Array<{ sessionId: string; peerId: string; userId: string; edge: string }>> {
     try {
-      const devices = await this.breaker.call(() => this.#o.directory.devices(userId));
+      const devices = await this.storeBreaker.call(() => this.#o.directory.devices(userId));
       return devices.map((d) => ({ ...d, userId }));
     } catch (err) {
       throw new SignalingError("SIG_ERR_UNAVAILABLE", "the cluster directory is unavailable; retry shortly", { cause: err });
     }
   }
 
-  sessionOpened(session: { id: string; peerId: string; userId: string }): void {
-    this.#devices.set(session.id, { userId: session.userId, peerId: session.peerId });
-    this.#register(session.id);
+  async sessionOpened(session: Session): Promise<void> {
+    try {
+      await this.storeBreaker.call(() =>
+        this.#o.sessions.create(
+          {
+            sessionId: session.id,
+            peerId: session.peerId,
+            userId: session.userId,
+            resumeTokenHash: hashResumeToken(session.resumeToken),
+            device: session.device,
+            face: session.face,
+            principal: storePrincipal(session.principal),
+          },
+          this.podName,
+          this.#o.sessionTtlMs,
+        ),
+      );
+      this.journal.track(session, 1);
+    } catch (err) {
+      // Degraded: the session works on this pod; a resume elsewhere will fail and the client rejoins.
+      this.#o.log.warn({ err }, "session store unavailable: session not resumable on other pods");
+    }
+    if (session.face === "switchboard") {
+      this.#devices.set(session.id, { userId: session.userId, peerId: session.peerId });
+      // Stored before `welcome`: a call placed right after the client connected rings this device.
+      await this.#register(session.id);
+    }
   }
 
-  sessionEnded(session: { id: string; userId: string }): void {
+  /**
+   * Takes a session over from the pod that held it (a resume here): claims it in the store (which
+   * fences the old edge) and resolves what is needed to rebuild it, or why it cannot be.
+   */
+  async claim(sessionId: string, resumeToken: string): Promise<ClaimedSession | "unknown-session" | "bad-token"> {
+    let claimed: ClaimedSession | null | "bad-token";
+    try {
+      claimed = await this.storeBreaker.call(() => this.#o.sessions.claim(sessionId, this.podName, this.#o.sessionTtlMs, hashResumeToken(resumeToken)));
+    } catch (err) {
+      throw new SignalingError("SIG_ERR_UNAVAILABLE", "the session store is unavailable; retry shortly", { cause: err });
+    }
+    return claimed ?? "unknown-session";
+  }
+
+  /**
+   * Starts serving a session taken over from `claimed.previousEdge`: journals it at the new epoch,
+   * reads the events its old edge had not logged (orphans) until the owner of every room and call
+   * sent its `moved` marker, and holds back events routed here for a key until that key's marker.
+   * `keys` are the ring keys the session's reattach commands go to.
+   */
+  async adopt(session: Session, claimed: ClaimedSession, keys: readonly string[]): Promise<void> {
+    this.journal.track(session, claimed.epoch);
+    if (session.face === "switchboard") {
+      this.#devices.set(session.id, { userId: session.userId, peerId: session.peerId });
+      void this.#register(session.id);
+    }
+    if (claimed.previousEdge === this.podName || keys.length === 0) return;
+    const t: Takeover = { session, pending: new Set(keys), held: new Map(), tail: null, timer: null, done: [] };
+    this.#takeovers.set(session.id, t);
+    t.tail = await this.#o.bus.tail(this.subjects.event(claimed.previousEdge, session.id), claimed.src + 1, (m) => this.#onOrphan(t, m));
+    // Owners that never answer (dead, not yet replaced on the ring) do not hold the session forever.
+    t.timer = setTimeout(() => this.#endTakeover(t), this.#o.sessionTtlMs);
+    t.timer.unref();
+  }
+
+  /**
+   * Resolves once every owner of the session's rooms and calls switched it to this pod (their
+   * `moved` markers read, the old edge's unlogged events taken) and what was taken is stored — or
+   * after `timeoutMs` (an owner that died answers only once the ring replaced it).
+   */
+  async takeoverSettled(sessionId: string, timeoutMs: number): Promise<void> {
+    const t = this.#takeovers.get(sessionId);
+    if (t) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+        t.done.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.journal.flushedSession(sessionId);
+  }
+
+  /** True when the session moved to another pod (its events are orphans to be read from this pod's subject). */
+  released(sessionId: string): boolean {
+    return this.#released.has(sessionId);
+  }
+
+  /** The session's rooms or calls changed (written with its log). */
+  membershipChanged(session: Session): void {
+    this.journal.membershipChanged(session);
+  }
+
+  /** The client acknowledged events (the log forgets them). */
+  acked(session: Session): void {
+    this.journal.acked(session);
+  }
+
+  /**
+   * A detached session's window ran out on this pod: true when this pod still holds it (it ends
+   * here), false when another pod took it over (it is only forgotten here).
+   */
+  async stillHeld(session: Session): Promise<boolean> {
+    const epoch = this.journal.epochOf(session.id);
+    if (epoch === undefined) return true;
+    try {
+      const where = await this.#o.sessions.locate(session.id);
+      return where === null || (where.edge === this.podName && where.epoch === epoch);
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * A local session that another pod took over, as seen by the owner of one of its rooms on this
+   * pod: its unlogged frames go to the new edge as orphans before the owner's `moved` marker.
+   */
+  async releaseLocal(sessionId: string): Promise<void> {
+    const session = this.#hub?.sessions.get(sessionId);
+    if (!session || session.journal !== this.journal) return;
+    await this.journal.flushedSession(sessionId);
+    if (this.#hub?.sessions.get(sessionId) !== session) return;
+    await this.#handOver(session, this.journal.untrack(sessionId));
+  }
+
+  sessionEnded(session: { id: string; userId: string }, moved = false): void {
+    const epoch = this.journal.epochOf(session.id);
+    this.journal.untrack(session.id);
     this.#devices.delete(session.id);
+    if (moved) return;
+    if (epoch !== undefined) this.#o.sessions.remove(session.id, epoch).catch((err: unknown) => this.#o.log.warn({ err }, "session store: removing a session failed"));
     this.#o.directory.removeDevice(session.userId, session.id).catch((err: unknown) => this.#o.log.warn({ err }, "directory: removing a device failed"));
   }
 
-  #register(sessionId: string): void {
+  /** Registers every device of this pod again (Redis is back and may have lost them). */
+  registerDevices(): void {
+    for (const id of this.#devices.keys()) void this.#register(id);
+  }
+
+  /** Registers (or re-registers) a device; resolves when stored or failed (failures are logged). */
+  #register(sessionId: string): Promise<void> {
     const d = this.#devices.get(sessionId);
-    if (!d) return;
-    this.#o.directory
+    if (!d) return Promise.resolve();
+    return this.#o.directory
       .addDevice(d.userId, { sessionId, peerId: d.peerId, edge: this.podName }, DEVICE_TTL_MS)
       .catch((err: unknown) => this.#o.log.warn({ err }, "directory: registering a device failed"));
   }
@@ -115,11 +396,14 @@ export class ClusterNode implements ClusterPort {
   async stop(): Promise<void> {
     if (this.#refreshTimer) clearInterval(this.#refreshTimer);
     this.#refreshTimer = null;
+    for (const t of [...this.#takeovers.values()]) this.#endTakeover(t);
+    await this.journal.flushed();
+    this.journal.stop();
     await Promise.all(this.#consumers.splice(0).map((c) => c.stop()));
     await this.#o.ring.stop();
   }
 
-  async #publish(subject: string, value: RoomCommand | EventEnvelope): Promise<void> {
+  async #publish(subject: string, value: RoomCommand | ControlCommand | EventEnvelope): Promise<void> {
     const headers: Record<string, string> = {};
     propagation.inject(context.active(), headers);
     try {
@@ -132,19 +416,36 @@ export class ClusterNode implements ClusterPort {
   async #onCommand(m: BusMessage): Promise<void> {
     const hub = this.#hub;
     if (!hub) throw new Error("cluster node not attached to a hub");
-    let cmd: RoomCommand;
+    let decoded: RoomCommand | ControlCommand;
     try {
-      cmd = decodeRoomCommand(m.data);
+      decoded = decodeCommand(m.data);
     } catch (err) {
       // A malformed command can never succeed: log it and move on rather than block the queue.
       this.#o.log.error({ err, subject: m.subject }, "dropping malformed room command");
+      return;
+    }
+    if (decoded.k === "barrier") {
+      this.#barriers.get(decoded.id)?.();
+      return;
+    }
+    if (decoded.k === "handoff") return;
+    const cmd = decoded;
+    const key = commandKey(cmd);
+    if ("room" in cmd && !this.owns(key) && !hub.rooms.has(cmd.room)) {
+      // Sent under an older ring: the room is owned (and held) elsewhere now.
+      await this.forward(cmd);
       return;
     }
     const parent = propagation.extract(context.active(), m.headers);
     await context.with(parent, () =>
       tracer.startActiveSpan("switchboard.owner", { attributes: { "switchboard.key": commandKey(cmd), "switchboard.command": cmd.k } }, async (span) => {
         try {
-          await hub.applyRoomCommand(cmd, false);
+          // While the room is being handed over to this pod, its commands wait in line; the consumer
+          // goes on (a handoff may be behind this message).
+          const room = "room" in cmd && this.owns(key) ? cmd.room : null;
+          if (room !== null && this.#waiting(room)) {
+            void Promise.resolve(this.schedule(key, () => hub.applyRoomCommand(cmd, false))).catch((err: unknown) => this.#o.log.warn({ err, key }, "command failed"));
+          } else await hub.applyRoomCommand(cmd, false);
         } finally {
           span.end();
         }
@@ -152,7 +453,122 @@ export class ClusterNode implements ClusterPort {
     );
   }
 
-  #onEvent(m: BusMessage): void {
+  #onControl(m: BusMessage): void {
+    let cmd: RoomCommand | ControlCommand;
+    try {
+      cmd = decodeCommand(m.data);
+    } catch (err) {
+      this.#o.log.error({ err, subject: m.subject }, "dropping malformed control command");
+      return;
+    }
+    if (cmd.k === "handoff") this.#handoff?.handoffReceived(cmd.from, cmd.version, m.streamSeq);
+  }
+
+  /** Resolves once every pod of `ring` reports its version (or after 10 s: a pod may be gone). */
+  async #converged(ring: HashRing): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const applied = await this.#o.directory.ringVersions();
+        if (ring.members.every((m) => (applied[m.name] ?? -1) >= ring.version)) return;
+      } catch (err) {
+        this.#o.log.warn({ err }, "ring: reading applied versions failed");
+      }
+      if (Date.now() > deadline) {
+        this.#o.log.warn({ version: ring.version }, "ring: not every pod reported the new version in time; handing off anyway");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Passes a marker through this pod's own command subject: every command stored before it was applied. */
+  async #barrier(): Promise<void> {
+    const id = randomBytes(8).toString("hex");
+    const passed = new Promise<void>((resolve) => this.#barriers.set(id, resolve));
+    await this.#publish(this.subjects.command(this.podName, "ctl"), { k: "barrier", id });
+    await passed;
+    this.#barriers.delete(id);
+  }
+
+  async #announceHandoff(version: number, ring: HashRing): Promise<void> {
+    for (const m of ring.members) await this.#publish(this.subjects.control(m.name), { k: "handoff", from: this.podName, version });
+  }
+
+  async #eventsCaughtUp(beforeSeq: number): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (beforeSeq > 0 && this.#eventsTakenSeq >= beforeSeq) return;
+      if ((await this.#o.bus.pending(`ev-${this.podName}`)) === 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.#o.log.warn("ring: this pod's events did not catch up in time; opening the room anyway");
+  }
+
+  /** What a dead owner stored for `room` but never acknowledged, in stream order. */
+  async #backlog(dead: string, room: string): Promise<RoomCommand[]> {
+    const floor = (await this.#o.bus.ackFloor(`cmd-${dead}`)) ?? 0;
+    const messages = await this.#o.bus.read(this.subjects.command(dead, roomKey(room)), floor + 1);
+    const out: RoomCommand[] = [];
+    for (const m of messages) {
+      try {
+        const c = decodeCommand(m.data);
+        if (c.k !== "handoff" && c.k !== "barrier") out.push(c);
+      } catch {
+        // malformed: skipped, as the dead owner would have
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Every few seconds: refreshes the store records of the rooms this pod owns, and drops members
+   * whose edge left the ring and who did not resume elsewhere within the resume window.
+   */
+  #refreshRooms(): void {
+    const hub = this.#hub;
+    if (!hub) return;
+    const owned = [...hub.rooms.ids()];
+    this.#o.rooms.refresh(owned, Math.max(this.#o.sessionTtlMs, 60_000)).catch((err: unknown) => this.#o.log.warn({ err }, "room store: refresh failed"));
+    this.reapOrphanMembers(Date.now());
+  }
+
+  /** Drops room members whose edge is no longer in the ring once they had a resume window to come back. */
+  reapOrphanMembers(nowMs: number): void {
+    const hub = this.#hub;
+    if (!hub) return;
+    const ring = this.#o.ring.ring;
+    const seen = new Set<string>();
+    for (const room of [...hub.rooms.ids()]) {
+      for (const m of hub.rooms.members(room) ?? []) {
+        if (m.edge === undefined || ring.member(m.edge)) continue;
+        seen.add(m.sessionId);
+        const since = this.#orphanMembers.get(m.sessionId);
+        if (since === undefined) {
+          this.#orphanMembers.set(m.sessionId, nowMs);
+          this.#applyQuietly({ k: "connected", room, from: { sessionId: m.sessionId, peerId: m.peerId, userId: m.userId, edge: m.edge }, connected: false });
+        } else if (nowMs - since >= this.#o.resumeWindowMs) {
+          this.#applyQuietly({ k: "leave", room, from: { sessionId: m.sessionId, peerId: m.peerId, userId: m.userId, edge: m.edge }, reason: "timeout" });
+        }
+      }
+    }
+    for (const id of [...this.#orphanMembers.keys()]) if (!seen.has(id)) this.#orphanMembers.delete(id);
+  }
+
+  #applyQuietly(cmd: RoomCommand): void {
+    try {
+      void Promise.resolve(this.#hub?.applyRoomCommand(cmd, false)).catch((err: unknown) => this.#o.log.warn({ err, k: cmd.k }, "command failed"));
+    } catch (err) {
+      this.#o.log.warn({ err, k: cmd.k }, "command failed");
+    }
+  }
+
+  async #onEvent(m: BusMessage): Promise<void> {
+    await this.#takeEvent(m);
+    this.#eventsTakenSeq = m.streamSeq;
+  }
+
+  async #takeEvent(m: BusMessage): Promise<void> {
     const hub = this.#hub;
     if (!hub) throw new Error("cluster node not attached to a hub");
     let env: EventEnvelope;
@@ -162,13 +578,104 @@ export class ClusterNode implements ClusterPort {
       this.#o.log.error({ err, subject: m.subject }, "dropping malformed event envelope");
       return;
     }
-    if (env.joinFailed !== undefined) hub.joinFailed(env.sessionId, env.joinFailed);
-    hub.deliverLocal(env.sessionId, env.json, env.type);
+    if (env.moved !== undefined) {
+      // An owner moved the session away from this pod (read by the new edge, which tails this
+      // subject): if the session is still here, it is forgotten.
+      if (hub.sessions.get(env.sessionId)?.journal === this.journal && !(await this.stillHeldById(env.sessionId))) await this.releaseLocal(env.sessionId);
+      return;
+    }
+    if (this.journal.seen(env.sessionId, m.streamSeq)) return; // redelivered after it was logged
+    const t = this.#takeovers.get(env.sessionId);
+    if (t && env.key !== undefined && t.pending.has(env.key)) {
+      const held = t.held.get(env.key) ?? [];
+      held.push({ env, src: m.streamSeq });
+      t.held.set(env.key, held);
+      return;
+    }
+    this.#take(env, m.streamSeq);
+    await this.journal.flushedSession(env.sessionId);
   }
+
+  async stillHeldById(sessionId: string): Promise<boolean> {
+    const s = this.#hub?.sessions.get(sessionId);
+    return s ? this.stillHeld(s) : false;
+  }
+
+  #take(env: EventEnvelope, src: number): void {
+    const hub = this.#hub as Hub;
+    if (env.joinFailed !== undefined) hub.joinFailed(env.sessionId, env.joinFailed);
+    hub.deliverLocal(env.sessionId, env.json, env.type, src);
+  }
+
+  /** An event the old edge of a session being taken over had not logged, or an owner's marker. */
+  #onOrphan(t: Takeover, m: BusMessage): void {
+    let env: EventEnvelope;
+    try {
+      env = decodeEventEnvelope(m.data);
+    } catch {
+      return;
+    }
+    if (env.moved === undefined) {
+      if (env.key !== undefined && !t.pending.has(env.key)) return; // cannot happen: an owner's last event on that subject is its marker
+      this.#take(env, 0);
+      return;
+    }
+    if (env.key === undefined || !t.pending.delete(env.key)) return;
+    if (env.moved === "gone") this.#hub?.dropMembership(env.sessionId, env.key);
+    for (const h of t.held.get(env.key) ?? []) this.#take(h.env, h.src);
+    t.held.delete(env.key);
+    if (t.pending.size === 0) this.#endTakeover(t);
+  }
+
+  #endTakeover(t: Takeover): void {
+    if (this.#takeovers.get(t.session.id) !== t) return;
+    this.#takeovers.delete(t.session.id);
+    if (t.timer) clearTimeout(t.timer);
+    for (const [key, held] of t.held) {
+      this.#o.log.warn({ session: t.session.id, key }, "takeover: an owner sent no moved marker in time");
+      for (const h of held) this.#take(h.env, h.src);
+    }
+    t.held.clear();
+    void t.tail?.stop();
+    for (const d of t.done.splice(0)) d();
+  }
+
+  /**
+   * This pod lost a session to another edge: frames it sequenced but could not log go to the new
+   * edge as orphans (re-sequenced there), and the session is forgotten here without leaving anything.
+   */
+  async #handOver(session: Session, unlogged: readonly string[]): Promise<void> {
+    this.#released.set(session.id, Date.now() + this.#o.sessionTtlMs);
+    for (const frame of unlogged) {
+      const json = `{${frame.slice(frame.indexOf(",") + 1)}`;
+      const type = /"type":"([^"]+)"/.exec(json)?.[1] ?? "event";
+      await this.deliverRemote(this.podName, { sessionId: session.id, type, json });
+    }
+    this.#hub?.forgetMoved(session);
+  }
+}
+
+/** A session being taken over by this pod. */
+interface Takeover {
+  readonly session: Session;
+  /** Ring keys (rooms, calls) whose owner has not yet sent its `moved` marker. */
+  readonly pending: Set<string>;
+  /** Events routed here for a pending key, delivered after its marker. */
+  readonly held: Map<string, Array<{ env: EventEnvelope; src: number }>>;
+  tail: BusConsumer | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** Told when every marker arrived. */
+  readonly done: Array<() => void>;
 }
 
 /** How long a device entry lives in the directory without being re-registered (a dead pod's devices vanish). */
 const DEVICE_TTL_MS = 60_000;
+
+/** The pod named in a call id made by {@link ClusterNode.callId}, if any. */
+function callOwner(callId: string): string | undefined {
+  const parts = callId.split("_");
+  return parts.length === 4 && parts[0] === "c" && parts[3] ? parts[3] : undefined;
+}
 
 /** The ring key of a room (rooms and calls share the ring). */
 export function roomKey(room: string): string {

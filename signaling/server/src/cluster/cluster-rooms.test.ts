@@ -15,6 +15,11 @@ import { MemoryBus } from "./memory-bus.ts";
 import { MemoryDirectory } from "./memory-directory.ts";
 import { NatsBus } from "./nats-bus.ts";
 import { RedisDirectory } from "./redis-directory.ts";
+import { RedisSessionStore } from "./redis-session-store.ts";
+import { MemorySessionStore } from "./memory-session-store.ts";
+import type { SessionStore } from "./session-store.ts";
+import { MemoryRoomStore, type RoomStore } from "./room-store.ts";
+import { RedisRoomStore } from "./redis-room-store.ts";
 import { serializeRingDocument } from "./ring-document.ts";
 import { FileRingSource } from "./ring-source.ts";
 import { RingView } from "./ring-view.ts";
@@ -26,6 +31,8 @@ const PODS = ["pod-a", "pod-b", "pod-c"];
 interface Shared {
   bus(pod: string): Promise<ClusterBus>;
   directory(pod: string): Promise<Directory>;
+  sessions(directory: Directory): SessionStore;
+  rooms(directory: Directory): RoomStore;
   cleanup(): Promise<void>;
 }
 
@@ -33,7 +40,9 @@ const adapters: Record<string, (cluster: string) => Shared> = {
   memory: () => {
     const bus = new MemoryBus({ retryDelayMs: 10 });
     const dir = new MemoryDirectory();
-    return { bus: async () => bus, directory: async () => dir, cleanup: () => bus.close() };
+    const sessions = new MemorySessionStore();
+    const rooms = new MemoryRoomStore();
+    return { bus: async () => bus, directory: async () => dir, sessions: () => sessions, rooms: () => rooms, cleanup: () => bus.close() };
   },
   "nats+redis": (cluster) => {
     const buses: NatsBus[] = [];
@@ -50,6 +59,8 @@ const adapters: Record<string, (cluster: string) => Shared> = {
         dirs.push(d);
         return d;
       },
+      sessions: (d) => new RedisSessionStore((d as RedisDirectory).redis, cluster),
+      rooms: (d) => new RedisRoomStore((d as RedisDirectory).redis, cluster, 120_000),
       cleanup: async () => {
         await buses[0]?.deleteStream();
         for (const b of buses) await b.close();
@@ -61,11 +72,14 @@ const adapters: Record<string, (cluster: string) => Shared> = {
 };
 
 /** Three pods sharing a bus, a directory and a ring file; every pod owns some rooms. */
+let lastRingPath = "";
+
 async function startCluster(t: TestContext, adapter: string, config: Record<string, unknown> = {}): Promise<SignalingServer[]> {
   const cluster = `t${randomBytes(5).toString("hex")}`;
   const dir = await mkdtemp(join(tmpdir(), "cluster-"));
   const ringPath = join(dir, "ring.json");
   await writeFile(ringPath, serializeRingDocument({ version: 1, members: PODS.map((name) => ({ name, address: "127.0.0.1:8080", state: "ACTIVE" as const })) }));
+  lastRingPath = ringPath;
   const shared = (adapters[adapter] as (c: string) => Shared)(cluster);
   const log = createLogger("silent");
   const servers: SignalingServer[] = [];
@@ -82,6 +96,10 @@ async function startCluster(t: TestContext, adapter: string, config: Record<stri
       bus: await shared.bus(podName),
       directory,
       ring: new RingView({ podName, source: new FileRingSource(ringPath, { pollMs: 100 }), directory }),
+      sessions: shared.sessions(directory),
+      sessionTtlMs: 60_000,
+      rooms: shared.rooms(directory),
+      resumeWindowMs: 30_000,
       log,
     });
     const server = createSignalingServer({ config: { port: 0, podName, logLevel: "silent", auth: { mode: "insecure-dev" }, ...config }, defaultMetrics: false, cluster: node, log });
@@ -148,6 +166,106 @@ for (const adapter of Object.keys(adapters)) {
       assert.deepEqual(got, Array.from({ length: n }, (_, i) => i));
       const seqs = bob.received.filter((m) => "seq" in m).map((m) => (m as { seq: number }).seq);
       seqs.forEach((s, i) => assert.equal(s, i + 1, "the receiver's stream has no gap"));
+    });
+
+    test("a session resumes on another pod: exact replay of what it missed, then live traffic both ways", async (t) => {
+      const [a, b, c] = (await startCluster(t, adapter, { limits: { ratePerSecond: 10_000, rateBurst: 10_000 } })) as [SignalingServer, SignalingServer, SignalingServer];
+      const alice = new RawClient(a.wsUrl);
+      const bob = new RawClient(b.wsUrl);
+      let moved: RawClient | null = null;
+      t.after(() => Promise.all([alice.close(), bob.close(), moved?.close()]));
+      const wa = await alice.hello("alice");
+      const wb = await bob.hello("bob");
+      // One room owned by a third pod, one owned by alice's own (old) edge: both routes must move.
+      const rooms = [roomOwnedBy(c, "far"), roomOwnedBy(a, "near")];
+      for (const room of rooms) {
+        await alice.request({ type: "join", room });
+        await bob.request({ type: "join", room });
+      }
+      const sendBatch = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) for (const room of rooms) assert.equal((await bob.request({ type: "message", room, to: wa.peerId, data: i })).type, "ok");
+      };
+      await sendBatch(0, 30);
+      for (let i = 0; i < 60; i++) await alice.nextOf("message");
+      const messages = alice.received.filter((m) => m.type === "message") as Array<ServerMessageOf<"message"> & { seq: number }>;
+      const lastSeq = (messages[19] as { seq: number }).seq; // alice processed only the first 20
+      alice.send({ type: "ack", seq: lastSeq });
+      await new Promise((r) => setTimeout(r, 50));
+      alice.drop();
+      await sendBatch(30, 50); // while alice is away
+
+      moved = new RawClient(c.wsUrl);
+      await moved.opened();
+      moved.send({ type: "resume", v: 1, sessionId: wa.sessionId, resumeToken: wa.resumeToken, lastSeq });
+      const resumed = (await moved.nextOf("resumed")) as ServerMessageOf<"resumed"> & { pod: string };
+      assert.equal(resumed.pod, "pod-c");
+      await sendBatch(50, 60); // after the move
+      const expected = new Map(rooms.map((r) => [r, [] as number[]]));
+      for (const m of messages.slice(20)) expected.get(m.room as string)?.push(m.data as number);
+      for (const room of rooms) for (let i = 30; i < 60; i++) expected.get(room)?.push(i);
+      const got = new Map(rooms.map((r) => [r, [] as number[]]));
+      for (let i = 0; i < 100; i++) {
+        const m = (await moved.nextOf("message", 10_000)) as ServerMessageOf<"message">;
+        got.get(m.room as string)?.push(m.data as number);
+      }
+      for (const room of rooms) assert.deepEqual(got.get(room), expected.get(room), `room ${room}: every missed and new message once, in order`);
+      const seqs = moved.received.filter((m) => "seq" in m).map((m) => (m as { seq: number }).seq);
+      seqs.forEach((s, i) => assert.equal(s, lastSeq + 1 + i, "the resumed stream continues without a gap"));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(moved.received.filter((m) => m.type === "message").length, 100, "nothing delivered twice");
+      // The moved session still speaks in both rooms.
+      for (const room of rooms) {
+        assert.equal((await moved.request({ type: "message", room, to: wb.peerId, data: "back" })).type, "ok");
+        assert.equal((await bob.nextOf("message")).data, "back");
+      }
+    });
+
+    test("a ring change hands rooms to their new owner under traffic: nothing lost, duplicated or reordered", async (t) => {
+      const [a, b, c] = (await startCluster(t, adapter, { limits: { ratePerSecond: 10_000, rateBurst: 10_000 } })) as [SignalingServer, SignalingServer, SignalingServer];
+      const ringPath = lastRingPath;
+      const alice = new RawClient(a.wsUrl);
+      const bob = new RawClient(b.wsUrl);
+      t.after(() => Promise.all([alice.close(), bob.close()]));
+      await alice.hello("alice");
+      const wb = await bob.hello("bob");
+      // Rooms owned by pod-c, which leaves the ring: each moves to pod-a or pod-b.
+      const rooms = Array.from({ length: 4 }, (_, i) => roomOwnedBy(c, `moving${i}`));
+      for (const room of rooms) {
+        await alice.request({ type: "join", room });
+        await bob.request({ type: "join", room });
+      }
+      const perRoom = 150;
+      let changed = false;
+      const sending = (async () => {
+        for (let i = 0; i < perRoom; i++) {
+          for (const room of rooms) alice.send({ type: "message", room, to: wb.peerId, data: i });
+          if (i === 50) {
+            await writeFile(ringPath, serializeRingDocument({ version: 2, members: PODS.map((name) => ({ name, address: "127.0.0.1:8080", state: name === "pod-c" ? ("LEAVING" as const) : ("ACTIVE" as const) })) }));
+            changed = true;
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const got = new Map(rooms.map((r) => [r, [] as number[]]));
+      for (let i = 0; i < perRoom * rooms.length; i++) {
+        const m = (await bob.nextOf("message", 20_000)) as ServerMessageOf<"message">;
+        got.get(m.room as string)?.push(m.data as number);
+      }
+      await sending;
+      assert.ok(changed);
+      for (const room of rooms) assert.deepEqual(got.get(room), Array.from({ length: perRoom }, (_, i) => i), `room ${room}: every message once, in order: ${JSON.stringify(got.get(room))}`);
+      await Promise.all([a, b, c].map((s) => s.cluster?.handoffSettled()));
+      for (const room of rooms) {
+        assert.equal(c.hub.rooms.has(room), false, "the old owner let the room go");
+        const owner = [a, b].find((s) => s.cluster?.ownsRoom(room)) as SignalingServer;
+        assert.equal(owner.hub.rooms.members(room)?.length, 2, "the new owner holds both members");
+      }
+      // Membership changes after the move reach the new owner.
+      await bob.request({ type: "leave", room: rooms[0] });
+      const left = await alice.nextOf("peer-left");
+      assert.equal(left.peerId, wb.peerId);
+      const errors = alice.received.filter((m) => m.type === "error");
+      assert.deepEqual(errors, [], "no request was refused during the move");
     });
 
     test("a refusal by a remote owner reaches the sender with its request id and frees the reservation", async (t) => {

@@ -1,8 +1,11 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
+import { Breaker } from "./breaker.ts";
 import { ClusterNode } from "./cluster-node.ts";
 import { NatsBus } from "./nats-bus.ts";
 import { RedisDirectory } from "./redis-directory.ts";
+import { RedisSessionStore } from "./redis-session-store.ts";
+import { RedisRoomStore } from "./redis-room-store.ts";
 import { FileRingSource, RedisRingSource } from "./ring-source.ts";
 import { RingView } from "./ring-view.ts";
 
@@ -39,21 +42,46 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
     throw err;
   }
   const source = cluster.ringFile ? new FileRingSource(cluster.ringFile) : new RedisRingSource(directory.redis, name);
-  const node = new ClusterNode({
+  const openBus = bus;
+  // Each dependency has its own breaker, probed every second, so an outage shows in readiness
+  // without traffic and the breaker closes by itself when the dependency answers again.
+  const busBreaker = new Breaker({
+    ...BREAKER,
+    probe: () => openBus.ping(),
+    onStateChange: (state) => log.warn({ state, dependency: "nats" }, "cluster breaker"),
+  });
+  const storeBreaker = new Breaker({
+    ...BREAKER,
+    probe: () => directory.ping(),
+    onStateChange: (state) => {
+      log.warn({ state, dependency: "redis" }, "cluster breaker");
+      // A restarted Redis may have lost every key: this pod's devices are registered anew.
+      if (state === "closed") node.registerDevices();
+    },
+  });
+  const node: ClusterNode = new ClusterNode({
     podName: config.podName,
     cluster: name,
     bus,
     directory,
     ring: new RingView({ podName: config.podName, source, directory, onError: (err) => log.warn({ err }, "ring source error") }),
+    sessions: new RedisSessionStore(directory.redis, name),
+    sessionTtlMs: Math.max(2 * config.resumeWindowMs, 60_000),
+    rooms: new RedisRoomStore(directory.redis, name, Math.max(2 * config.resumeWindowMs, 120_000)),
+    resumeWindowMs: config.resumeWindowMs,
     log,
-    onBreaker: (state) => log.warn({ state }, "cluster bus breaker"),
+    busBreaker,
+    storeBreaker,
   });
-  const openBus = bus;
   return {
     node,
     close: async () => {
+      await Promise.all([busBreaker.close(), storeBreaker.close()]);
       await openBus.close();
       await directory.close();
     },
   };
 }
+
+/** Both breakers: a few fast failures open them; a probe a second after, and every second while closed. */
+const BREAKER = { failureThreshold: 3, openMs: 1000, timeoutMs: 2000, probeEveryMs: 1000 } as const;

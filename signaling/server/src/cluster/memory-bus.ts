@@ -81,8 +81,61 @@ export class MemoryBus implements ClusterBus {
     };
   }
 
+  async tail(filter: string, fromSeq: number, handler: (msg: BusMessage) => void): Promise<BusConsumer> {
+    let next = Math.max(1, fromSeq);
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    const loop = (async () => {
+      while (!stopped && !this.#closed) {
+        const m = this.#messages.find((x) => x.streamSeq >= next && subjectMatches(filter, x.subject));
+        if (!m) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            this.#wakers.add(resolve);
+          });
+          if (wake) this.#wakers.delete(wake);
+          continue;
+        }
+        next = m.streamSeq + 1;
+        try {
+          handler(m);
+        } catch {
+          // the caller logs its own failures
+        }
+      }
+    })();
+    const running = {
+      stop: async () => {
+        stopped = true;
+        wake?.();
+        await loop;
+      },
+    };
+    this.#running.add(running);
+    return {
+      stop: async () => {
+        this.#running.delete(running);
+        await running.stop();
+      },
+    };
+  }
+
   async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
     return this.#messages.filter((m) => m.streamSeq >= fromSeq && subjectMatches(filter, m.subject));
+  }
+
+  async ackFloor(name: string): Promise<number | null> {
+    return this.#consumers.get(name)?.ackFloor ?? null;
+  }
+
+  async pending(name: string): Promise<number> {
+    const c = this.#consumers.get(name);
+    if (!c) return 0;
+    return this.#messages.filter((m) => m.streamSeq > c.ackFloor && subjectMatches(c.filter, m.subject)).length;
+  }
+
+  async deleteConsumer(name: string): Promise<void> {
+    this.#consumers.delete(name);
   }
 
   async close(): Promise<void> {

@@ -33,12 +33,38 @@ export class NatsBus implements ClusterBus {
   readonly #o: NatsBusOptions;
   readonly #consumers = new Set<{ stop(): Promise<void> }>();
   #closed: Promise<void> | null = null;
+  /** False while the connection is down: publishes then fail at once rather than wait for their timeout. */
+  #connected = true;
+  readonly #statusLoop: Promise<void>;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBusOptions) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#o = options;
+    this.#statusLoop = this.#watchStatus();
+  }
+
+  /** True while connected to a NATS server. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /**
+   * Resolves when NATS and JetStream answer (a breaker's probe); rejects at once while the
+   * connection is down, or when JetStream does not answer within 2 s.
+   */
+  async ping(): Promise<void> {
+    if (!this.#connected) throw new Error("NATS connection is down");
+    await this.#jsm.getAccountInfo();
+  }
+
+  async #watchStatus(): Promise<void> {
+    // The iterator ends when the connection closes.
+    for await (const s of this.#nc.status()) {
+      if (s.type === "disconnect") this.#connected = false;
+      else if (s.type === "reconnect") this.#connected = true;
+    }
   }
 
   /** Connects, and creates or updates the stream. Rejects when NATS or JetStream is unavailable. */
@@ -76,6 +102,9 @@ export class NatsBus implements ClusterBus {
   async publish(subject: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<number> {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    // While reconnecting, the client would buffer the publish and the caller would wait for the
+    // whole timeout; failing now lets the breaker open after a few fast failures.
+    if (!this.#connected) throw new Error("NATS connection is down");
     const ack = await this.#js.publish(subject, data, { headers: h, timeout: 2000 });
     return ack.seq;
   }
@@ -134,6 +163,37 @@ export class NatsBus implements ClusterBus {
     };
   }
 
+  async tail(filter: string, fromSeq: number, handler: (msg: BusMessage) => void): Promise<BusConsumer> {
+    const consumer = await this.#js.consumers.get(this.#o.stream, {
+      filter_subjects: filter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, fromSeq),
+    });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const loop = (async () => {
+      for await (const m of messages) {
+        try {
+          handler({ subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq });
+        } catch {
+          // the caller logs its own failures
+        }
+      }
+    })();
+    const running = {
+      stop: async () => {
+        await messages.close().catch(() => undefined);
+        await loop.catch(() => undefined);
+      },
+    };
+    this.#consumers.add(running);
+    return {
+      stop: async () => {
+        this.#consumers.delete(running);
+        await running.stop();
+      },
+    };
+  }
+
   async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
     // An ephemeral consumer with a single filter subject (servers before 2.10 know no other kind).
     const ci = await this.#jsm.consumers.add(this.#o.stream, {
@@ -165,11 +225,34 @@ export class NatsBus implements ClusterBus {
     return out;
   }
 
+  async ackFloor(name: string): Promise<number | null> {
+    try {
+      const info = await this.#jsm.consumers.info(this.#o.stream, name);
+      return info.ack_floor.stream_seq;
+    } catch {
+      return null;
+    }
+  }
+
+  async pending(name: string): Promise<number> {
+    try {
+      const info = await this.#jsm.consumers.info(this.#o.stream, name);
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      return 0;
+    }
+  }
+
+  async deleteConsumer(name: string): Promise<void> {
+    await this.#jsm.consumers.delete(this.#o.stream, name).catch(() => undefined);
+  }
+
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await Promise.all([...this.#consumers].map((c) => c.stop()));
       this.#consumers.clear();
       await this.#nc.drain().catch(() => this.#nc.close());
+      await this.#statusLoop;
     })();
     return this.#closed;
   }

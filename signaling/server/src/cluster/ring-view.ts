@@ -30,6 +30,7 @@ export class RingView {
   readonly #o: RingViewOptions;
   #ring: HashRing | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #follower: RingFollower | null = null;
 
   constructor(options: RingViewOptions) {
     this.#o = options;
@@ -45,6 +46,14 @@ export class RingView {
     const every = this.#o.reportEveryMs ?? 5000;
     this.#timer = setInterval(() => void this.#report(), every);
     this.#timer.unref();
+  }
+
+  /**
+   * Registers the pod's handler of ring changes (handoff), and what must finish before a version is
+   * reported as applied (commands sent under the previous version being stored).
+   */
+  follow(follower: RingFollower): void {
+    this.#follower = follower;
   }
 
   /** The applied ring; throws before `start` resolved. */
@@ -85,17 +94,27 @@ export class RingView {
     this.#ring = next;
     this.#o.onApplied?.(next.version);
     void this.#report();
-    if (prev) this.#o.onChange?.(next, prev);
+    if (prev) {
+      this.#o.onChange?.(next, prev);
+      this.#follower?.changed(next, prev);
+    }
   }
 
   async #report(): Promise<void> {
     if (!this.#ring) return;
     try {
+      await this.#follower?.beforeReport();
       await this.#o.directory.reportRingVersion(this.#o.podName, this.#ring.version, this.#o.reportTtlMs ?? 30_000);
     } catch (err) {
       this.#o.onError?.(err as Error);
     }
   }
+}
+
+/** The pod's handler of ring changes (see {@link RingView.follow}). */
+export interface RingFollower {
+  changed(next: HashRing, prev: HashRing): void;
+  beforeReport(): Promise<void>;
 }
 
 /** True when every ACTIVE, JOINING and LEAVING member reports `version` (the ring converged). */

@@ -44,6 +44,15 @@ export class ClusterSubjects {
     return `${this.root}.cmd.${subjectToken(pod)}.>`;
   }
 
+  /** Control messages for `pod` (ring handoffs), consumed apart from its commands. */
+  control(pod: string): string {
+    return `${this.root}.ctl.${subjectToken(pod)}`;
+  }
+
+  controlFor(pod: string): string {
+    return this.control(pod);
+  }
+
   /** Events for session `sessionId` on its edge `pod`. */
   event(pod: string, sessionId: string): string {
     return `${this.root}.ev.${subjectToken(pod)}.${subjectToken(sessionId)}`;

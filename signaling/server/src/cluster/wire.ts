@@ -14,7 +14,7 @@ const Origin = z.object({ sessionId: z.string(), peerId: z.string(), userId: z.s
 const Device = z.object({ sessionId: z.string(), peerId: z.string(), userId: z.string(), edge: z.string() });
 
 /** Commands to the owner of a room (routed by `room`) or of a call (routed by `callId`). */
-export const RoomCommand = z.discriminatedUnion("k", [
+export const RoomCommand = z.union([
   z.object({ k: z.literal("join"), room: z.string(), from: Origin, meta: Meta }),
   z.object({ k: z.literal("leave"), room: z.string(), from: Origin, reason: PeerLeftReason }),
   z.object({ k: z.literal("update"), room: z.string(), from: Origin, meta: Meta }),
@@ -32,8 +32,25 @@ export const RoomCommand = z.discriminatedUnion("k", [
   }),
   z.object({ k: z.literal("call-relay"), callId: z.string(), from: Origin, type: z.string(), fields: z.record(z.string(), z.unknown()) }),
   z.object({ k: z.literal("call-gone"), callId: z.string(), from: Origin, reason: z.enum(["hangup", "connection-lost"]) }),
+  /**
+   * A session moved to the edge in `from` (a resume on another pod): the owner sends a `moved`
+   * marker to the old edge's subject, then routes the session's events to the new edge.
+   */
+  z.object({ k: z.literal("reattach"), room: z.string(), from: Origin, prev: z.string() }),
+  z.object({ k: z.literal("reattach"), callId: z.string(), from: Origin, prev: z.string() }),
 ]);
 export type RoomCommand = z.infer<typeof RoomCommand>;
+
+/**
+ * Commands between pods about the ring (docs/cluster.md, "Ring changes and handoff"): `handoff`
+ * says pod `from` released the rooms it no longer owns under `version` (sent by its heir when it
+ * died); `barrier` marks a point in a pod's own command subject.
+ */
+export const ControlCommand = z.discriminatedUnion("k", [
+  z.object({ k: z.literal("handoff"), from: z.string(), version: z.number().int() }),
+  z.object({ k: z.literal("barrier"), id: z.string() }),
+]);
+export type ControlCommand = z.infer<typeof ControlCommand>;
 
 /** The ring key a command is routed by: its room, or its call. */
 export function commandKey(cmd: RoomCommand): string {
@@ -46,22 +63,35 @@ export const EventEnvelope = z.object({
   type: z.string(),
   /** The event without seq (the edge sequences it). */
   json: z.string(),
-  /** Bookkeeping for the edge: the session joined, or failed to join, this room. */
-  joined: z.string().optional(),
+  /** Bookkeeping for the edge: the session failed to join this room. */
   joinFailed: z.string().optional(),
+  /** The ring key (room or call) of the owner that sent the event. */
+  key: z.string().optional(),
+  /**
+   * The owner of `key` routes this session's events to another edge from now on (the last event of
+   * that owner on this subject). `gone`: the owner no longer has the session in that room or call.
+   */
+  moved: z.enum(["yes", "gone"]).optional(),
 });
 export type EventEnvelope = z.infer<typeof EventEnvelope>;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function encodeWire(value: RoomCommand | EventEnvelope): Uint8Array {
+export function encodeWire(value: RoomCommand | ControlCommand | EventEnvelope): Uint8Array {
   return enc.encode(JSON.stringify(value));
 }
 
 /** Parses a command; throws with the first bad field (the consumer logs and skips it). */
 export function decodeRoomCommand(data: Uint8Array): RoomCommand {
   return RoomCommand.parse(JSON.parse(dec.decode(data)));
+}
+
+/** Parses what arrives on a pod's command subject: a room or call command, or a control command. */
+export function decodeCommand(data: Uint8Array): RoomCommand | ControlCommand {
+  const value: unknown = JSON.parse(dec.decode(data));
+  const k = (value as { k?: unknown } | null)?.k;
+  return k === "handoff" || k === "barrier" ? ControlCommand.parse(value) : RoomCommand.parse(value);
 }
 
 export function decodeEventEnvelope(data: Uint8Array): EventEnvelope {

@@ -115,6 +115,49 @@ export class RoomService {
     return this.#fanOut(room, fromPeerId, type, eventJson);
   }
 
+  /**
+   * Routes a member's events to another edge (its session moved: a resume on another pod) and marks
+   * it connected. Returns where its events went before (`undefined`: this pod), or null when the
+   * session is not a member.
+   */
+  moveMember(roomId: string, sessionId: string, edge: string | undefined): { edge: string | undefined } | null {
+    const room = this.#rooms.get(roomId);
+    if (!room) return null;
+    for (const [peerId, m] of room.members) {
+      if (m.sessionId !== sessionId) continue;
+      const moved: RoomMember = { ...m, edge, connected: true };
+      room.members.set(peerId, moved);
+      if (!m.connected) this.#announceUpdate(roomId, moved);
+      return { edge: m.edge };
+    }
+    return null;
+  }
+
+  /** True when the room exists here (has members). */
+  has(roomId: string): boolean {
+    return this.#rooms.has(roomId);
+  }
+
+  /** The ids of the rooms held here. */
+  ids(): IterableIterator<string> {
+    return this.#rooms.keys();
+  }
+
+  /**
+   * Takes over a room another pod owned, from its stored membership (join order), telling nobody:
+   * its members already know each other. Replaces any copy held here.
+   */
+  restore(roomId: string, members: readonly RoomMember[]): void {
+    if (members.length === 0) return;
+    const room = this.#create(roomId);
+    for (const m of members) room.members.set(m.peerId, { ...m });
+  }
+
+  /** Drops a room handed to another owner, telling nobody. */
+  forget(roomId: string): void {
+    this.#rooms.delete(roomId);
+  }
+
   /** True when `peerId` is a member of `roomId`. */
   isMember(roomId: string, peerId: string): boolean {
     return this.#rooms.get(roomId)?.members.has(peerId) ?? false;

@@ -28,5 +28,5 @@ export function newCallId(nowMs: number = Date.now()): string {
     lastCallMs = nowMs;
     callCounter = 0;
   }
-  return `c_${nowMs.toString(36).padStart(9, "0")}${callCounter.toString(36).padStart(3, "0")}_${randomBytes(6).toString("base64url")}`;
+  return `c_${nowMs.toString(36).padStart(9, "0")}${callCounter.toString(36).padStart(3, "0")}_${randomBytes(6).toString("hex")}`;
 }

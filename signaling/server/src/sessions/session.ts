@@ -15,6 +15,28 @@ export interface SessionSocket {
 /** Why a session lost its socket. */
 export type DetachCause = "dropped" | "heartbeat" | "slow-consumer" | "token-expired" | "replaced" | "draining";
 
+/**
+ * Where a session's frames go before its socket in cluster mode: the journal stores them in the
+ * cluster's session log and sends them once they are durable (docs/cluster.md, rule 3).
+ */
+export interface FrameJournal {
+  /** Takes a sequenced frame; `src` is the bus stream sequence of the event it came from (0 if none). */
+  enqueue(session: Session, frame: string, src: number): void;
+}
+
+/** What a pod restores of a session another pod held (cluster takeover). */
+export interface RestoredSession {
+  readonly id: string;
+  readonly resumeToken: string;
+  readonly peerId: string;
+  readonly device: string | undefined;
+  readonly face: "switchboard" | "peerjs";
+  /** Frames kept in the log, with consecutive seqs from `firstSeq` to `lastSeq`. */
+  readonly frames: readonly string[];
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+}
+
 /** Result of preparing a resume from `lastSeq`. */
 export type ReplayPlan = { readonly ok: true; readonly frames: readonly string[] } | { readonly ok: false; readonly reason: "gap" };
 
@@ -27,9 +49,9 @@ export type ReplayPlan = { readonly ok: true; readonly frames: readonly string[]
  * than pretending.
  */
 export class Session {
-  readonly id = newSessionId();
-  readonly resumeToken = newResumeToken();
-  readonly peerId = newPeerId();
+  readonly id: string = newSessionId();
+  readonly resumeToken: string = newResumeToken();
+  readonly peerId: string = newPeerId();
   readonly device: string | undefined;
   /** The protocol face the client speaks: only Switchboard v1 sessions can take calls. */
   readonly face: "switchboard" | "peerjs";
@@ -41,6 +63,10 @@ export class Session {
   /** Set once the token-expiry warning was sent for the current token. */
   expiryWarned = false;
   ended = false;
+  /** Cluster mode: frames go through the journal, which sends them once stored. */
+  journal: FrameJournal | null = null;
+  /** Cluster mode: the highest seq stored in the cluster's log (replayable on any pod). */
+  durableSeq = 0;
 
   // Allocated on first use: an idle session holds no empty Sets or arrays (a pod keeps tens of
   // thousands of sessions, most of them in one room or none, and in no call).
@@ -64,6 +90,23 @@ export class Session {
     this.device = options.device;
     this.face = options.face ?? "switchboard";
     this.#replayBytesLimit = options.maxReplayBytes;
+  }
+
+  /** Rebuilds a session another pod held, from the cluster's session log. */
+  static restore(principal: Principal, r: RestoredSession, maxReplayBytes: number): Session {
+    const s = new Session(principal, { device: r.device, maxReplayBytes, face: r.face });
+    (s as { id: string }).id = r.id;
+    (s as { resumeToken: string }).resumeToken = r.resumeToken;
+    (s as { peerId: string }).peerId = r.peerId;
+    s.#nextSeq = r.lastSeq + 1;
+    s.#replayFloor = r.firstSeq;
+    s.#acked = r.firstSeq - 1;
+    s.durableSeq = r.lastSeq;
+    if (r.frames.length > 0) {
+      s.#replayFrames = [...r.frames];
+      for (const f of r.frames) s.#replayBytes += f.length;
+    }
+    return s;
   }
 
   /** Rooms this session is a member of. */
@@ -108,11 +151,12 @@ export class Session {
    * Sequences, keeps and sends an event already serialized without `seq` (`{"type":…}`); fan-out
    * serializes once and calls this per receiver.
    */
-  pushJson(eventJson: string): number {
+  pushJson(eventJson: string, src = 0): number {
     const seq = this.#nextSeq++;
     const frame = `{"seq":${seq},${eventJson.slice(1)}`;
     this.#keep(frame);
-    this.socket?.send(frame);
+    if (this.journal) this.journal.enqueue(this, frame, src);
+    else this.socket?.send(frame);
     return seq;
   }
 
@@ -132,7 +176,9 @@ export class Session {
   planReplay(lastSeq: number): ReplayPlan {
     if (lastSeq > this.lastSeq || lastSeq + 1 < this.#replayFloor) return { ok: false, reason: "gap" };
     this.ack(lastSeq);
-    return { ok: true, frames: this.#replayFrames?.slice(this.#replayHead) ?? [] };
+    const kept = this.#replayFrames?.slice(this.#replayHead) ?? [];
+    // With a journal, frames not yet stored are sent by the journal once they are (to this socket).
+    return { ok: true, frames: this.journal ? kept.slice(0, Math.max(0, this.durableSeq - lastSeq)) : kept };
   }
 
   /** Attaches a socket (after a handshake or a resume); the caller closes any previous one. */
