@@ -17,6 +17,18 @@ export interface BusMessage {
 /** Handles one message; the message is acknowledged when the promise resolves. */
 export type BusHandler = (msg: BusMessage) => Promise<void> | void;
 
+/** How a consumer may run handlers concurrently. */
+export interface ConsumeOptions {
+  /**
+   * The ordering key of a message: handlers of different keys may run at the same time, those of
+   * one key run one at a time in stream order; `null` is a full barrier. Without it, one at a time.
+   * A failing handler is then retried in place (its key waits) instead of redelivered.
+   */
+  readonly keyOf?: (msg: BusMessage) => string | null;
+  /** Most messages in flight at once (with `keyOf`). @default 256 */
+  readonly maxInFlight?: number;
+}
+
 /** A running durable consumer. */
 export interface BusConsumer {
   /** Stops delivering; resolves once the handler in flight (if any) finished. */
@@ -31,7 +43,7 @@ export interface ClusterBus {
    * filter and not yet acknowledged by that consumer is handed to `handler`, one at a time, in
    * stream order. A handler that throws is retried (the message is redelivered) after a delay.
    */
-  consume(name: string, filter: string, handler: BusHandler): Promise<BusConsumer>;
+  consume(name: string, filter: string, handler: BusHandler, options?: ConsumeOptions): Promise<BusConsumer>;
   /**
    * Follows the stored messages matching `filter` from `fromSeq` on, in order, then every new one,
    * until stopped (nothing is acknowledged: a reader, not a consumer of record). A handler failure

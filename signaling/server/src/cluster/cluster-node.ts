@@ -78,8 +78,9 @@ export class ClusterNode implements ClusterPort {
   readonly #inflight = new Set<Promise<void>>();
   /** Barriers passed through this pod's own command subject, by id. */
   readonly #barriers = new Map<string, () => void>();
-  /** Bus position of the last event this pod's event consumer took. */
-  #eventsTakenSeq = 0;
+  /** Bus positions of the events being taken, and the highest one seen. */
+  readonly #eventsInFlight = new Set<number>();
+  #eventsSeenSeq = 0;
   /** Members whose edge left the ring, since when (dropped after the resume window). */
   readonly #orphanMembers = new Map<string, number>();
 
@@ -170,8 +171,21 @@ export class ClusterNode implements ClusterPort {
   async start(): Promise<void> {
     await this.#o.ring.start();
     const { bus } = this.#o;
-    this.#consumers.push(await bus.consume(`cmd-${this.podName}`, this.subjects.commandsFor(this.podName), (m) => this.#onCommand(m)));
-    this.#consumers.push(await bus.consume(`ev-${this.podName}`, this.subjects.eventsFor(this.podName), (m) => this.#onEvent(m)));
+    // Commands run concurrently across rooms and calls, in order within each; a barrier waits for all.
+    const barrierSubject = this.subjects.command(this.podName, "ctl");
+    this.#consumers.push(
+      await bus.consume(`cmd-${this.podName}`, this.subjects.commandsFor(this.podName), (m) => this.#onCommand(m), {
+        keyOf: (m) => (m.subject === barrierSubject ? null : lastToken(m.subject)),
+        maxInFlight: CONSUMER_IN_FLIGHT,
+      }),
+    );
+    // Events run concurrently across sessions, in order within each.
+    this.#consumers.push(
+      await bus.consume(`ev-${this.podName}`, this.subjects.eventsFor(this.podName), (m) => this.#onEvent(m), {
+        keyOf: (m) => lastToken(m.subject),
+        maxInFlight: CONSUMER_IN_FLIGHT,
+      }),
+    );
     this.#consumers.push(await bus.consume(`ctl-${this.podName}`, this.subjects.controlFor(this.podName), (m) => this.#onControl(m)));
     this.#refreshTimer = setInterval(() => {
       for (const id of this.#devices.keys()) void this.#register(id);
@@ -498,8 +512,9 @@ export class ClusterNode implements ClusterPort {
   async #eventsCaughtUp(beforeSeq: number): Promise<void> {
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline) {
-      if (beforeSeq > 0 && this.#eventsTakenSeq >= beforeSeq) return;
-      if ((await this.#o.bus.pending(`ev-${this.podName}`)) === 0) return;
+      const earlierInFlight = [...this.#eventsInFlight].some((s) => s < beforeSeq || beforeSeq === 0);
+      if (!earlierInFlight && beforeSeq > 0 && this.#eventsSeenSeq >= beforeSeq) return;
+      if (!earlierInFlight && (await this.#o.bus.pending(`ev-${this.podName}`)) === 0) return;
       await new Promise((r) => setTimeout(r, 10));
     }
     this.#o.log.warn("ring: this pod's events did not catch up in time; opening the room anyway");
@@ -564,8 +579,13 @@ export class ClusterNode implements ClusterPort {
   }
 
   async #onEvent(m: BusMessage): Promise<void> {
-    await this.#takeEvent(m);
-    this.#eventsTakenSeq = m.streamSeq;
+    this.#eventsInFlight.add(m.streamSeq);
+    if (m.streamSeq > this.#eventsSeenSeq) this.#eventsSeenSeq = m.streamSeq;
+    try {
+      await this.#takeEvent(m);
+    } finally {
+      this.#eventsInFlight.delete(m.streamSeq);
+    }
   }
 
   async #takeEvent(m: BusMessage): Promise<void> {
@@ -670,6 +690,14 @@ interface Takeover {
 
 /** How long a device entry lives in the directory without being re-registered (a dead pod's devices vanish). */
 const DEVICE_TTL_MS = 60_000;
+
+/** Messages a pod's command or event consumer handles at once (across rooms, calls or sessions). */
+const CONSUMER_IN_FLIGHT = 256;
+
+/** The last token of a subject (the room, call or session it is about). */
+function lastToken(subject: string): string {
+  return subject.slice(subject.lastIndexOf(".") + 1);
+}
 
 /** The pod named in a call id made by {@link ClusterNode.callId}, if any. */
 function callOwner(callId: string): string | undefined {

@@ -1,7 +1,8 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, nanos, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import type { BusConsumer, BusHandler, BusMessage, ClusterBus } from "./bus.ts";
+import type { BusConsumer, BusHandler, BusMessage, ClusterBus, ConsumeOptions } from "./bus.ts";
+import { KeyedDispatch } from "./keyed-dispatch.ts";
 
 /** Options of {@link NatsBus.connect}. */
 export interface NatsBusOptions {
@@ -109,36 +110,53 @@ export class NatsBus implements ClusterBus {
     return ack.seq;
   }
 
-  async consume(name: string, filter: string, handler: BusHandler): Promise<BusConsumer> {
+  async consume(name: string, filter: string, handler: BusHandler, options: ConsumeOptions = {}): Promise<BusConsumer> {
     const stream = this.#o.stream;
+    const keyOf = options.keyOf;
+    const maxAckPending = keyOf ? (options.maxInFlight ?? 256) : 1;
     try {
-      await this.#jsm.consumers.info(stream, name);
+      const info = await this.#jsm.consumers.info(stream, name);
+      if (info.config.max_ack_pending !== maxAckPending) await this.#jsm.consumers.update(stream, name, { max_ack_pending: maxAckPending });
     } catch {
       await this.#jsm.consumers.add(stream, {
         durable_name: name,
         filter_subject: filter,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        max_ack_pending: 1,
+        max_ack_pending: maxAckPending,
         ack_wait: nanos(30_000),
       });
     }
     const consumer = await this.#js.consumers.get(stream, name);
     const retryDelayMs = this.#o.retryDelayMs ?? 200;
+    const dispatch = keyOf ? new KeyedDispatch({ limit: maxAckPending, retryDelayMs }) : null;
     let messages: ConsumerMessages | null = null;
     let stopped = false;
     const loop = (async () => {
       while (!stopped) {
         try {
-          messages = await consumer.consume({ max_messages: 64 });
+          messages = await consumer.consume({ max_messages: keyOf ? Math.min(256, maxAckPending) : 64 });
           for await (const m of messages) {
             const msg: BusMessage = { subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq };
-            try {
-              await handler(msg);
-              m.ack();
-            } catch {
-              // Redeliver later, in order (max_ack_pending 1 keeps the order).
-              m.nak(retryDelayMs);
+            if (dispatch && keyOf) {
+              // A redelivery of a message still being handled (after a reconnect) is skipped.
+              if (dispatch.has(m.seq)) continue;
+              await dispatch.admit();
+              dispatch.push(
+                m.seq,
+                keyOf(msg),
+                () => handler(msg),
+                () => m.ack(),
+                () => m.working(),
+              );
+            } else {
+              try {
+                await handler(msg);
+                m.ack();
+              } catch {
+                // Redeliver later, in order (max_ack_pending 1 keeps the order).
+                m.nak(retryDelayMs);
+              }
             }
             if (stopped) break;
           }
@@ -146,6 +164,7 @@ export class NatsBus implements ClusterBus {
           if (!stopped) await new Promise((r) => setTimeout(r, retryDelayMs));
         }
       }
+      await dispatch?.stop();
     })();
     const running = {
       stop: async () => {
