@@ -21,7 +21,8 @@ import { describeMachine } from "./machine.ts";
 import { parseOptions, type BenchOptions } from "./options.ts";
 import { renice } from "./proc.ts";
 import { checkTargets, formatTable, ratios, type BenchReport, type TargetResults } from "./report.ts";
-import { crossPod, fanout, idle, pairUp, relay, saturation, warmUp, type ScenarioContext } from "./scenarios.ts";
+import { crossPodRelay, type CrossPodResult } from "./cross-pod.ts";
+import { fanout, idle, pairUp, relay, saturation, warmUp, type NotRun, type ScenarioContext } from "./scenarios.ts";
 import { startTarget, TARGET_PROTOCOL, type TargetName } from "./targets.ts";
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -143,7 +144,18 @@ async function main(): Promise<void> {
       await sleep(3000);
     }
   }
-  if (options.scenarios.includes("cross-pod")) log("\n-- cross-pod relay: not run (cluster mode is not implemented yet)");
+  let crossPodResult: CrossPodResult | NotRun = { status: "not-run", reason: "not selected (--scenarios)" };
+  if (options.scenarios.includes("cross-pod") && options.targets.includes("switchboard")) {
+    log(`\n== cross-pod relay: 3 pods in cluster mode, ${options.crossPodRate} msg/s`);
+    try {
+      crossPodResult = await crossPodRelay(options, log);
+      const l = crossPodResult.latency;
+      log(`  p50 ${l.p50Ms} p99 ${l.p99Ms} p99.9 ${l.p999Ms} max ${l.maxMs} ms, lost ${crossPodResult.lost}, pods' CPU ${crossPodResult.podCpuPercentOfCore.map((c) => c.toFixed(0)).join(" / ")} %`);
+    } catch (err) {
+      log(`  cross-pod relay failed: ${(err as Error).message}`);
+      crossPodResult = { status: "not-run", reason: `failed: ${(err as Error).message}` };
+    }
+  }
   const r = ratios(results);
   const report: BenchReport = {
     version: 1,
@@ -155,9 +167,9 @@ async function main(): Promise<void> {
     payloadBytes: { sdp: SDP_BYTES, candidate: CANDIDATE_BYTES },
     results,
     memoryVariants,
-    crossPod: crossPod(),
+    crossPod: crossPodResult,
     ratios: r,
-    checks: checkTargets(results, r, options),
+    checks: checkTargets(results, r, options, crossPodResult),
   };
   const json = JSON.stringify(report, null, 2);
   const file = join(outDir, `bench-${startedAt.replace(/[:.]/g, "-")}.json`);

@@ -45,6 +45,10 @@ export interface BenchOptions {
   readonly saturationConnections: number;
   /** A relay run during which other processes used more than this (% of a core) is repeated. */
   readonly maxForeignCpuPercent: number;
+  /** Cross-pod relay: connections over the 3 pods, total relay rate, seconds. */
+  readonly crossPodConnections: number;
+  readonly crossPodRate: number;
+  readonly crossPodSeconds: number;
   /** Fan-out: room sizes, rooms per size, broadcasts per second (all rooms together). */
   readonly fanoutRoomSizes: readonly number[];
   readonly fanoutDeliveriesPerSec: number;
@@ -93,6 +97,9 @@ const HELP = `Usage: node signaling/bench/src/bench.ts [options]   (make bench [
   --saturation-step-seconds S  (default 15; quick 4)
   --saturation-max-steps N     (default 12; quick 6)
   --saturation-connections N   connections during saturation (default 2000; quick 1000)
+  --cross-pod-rate R           cross-pod relay rate over 3 pods (default 2000; quick 1000)
+  --cross-pod-seconds S        (default 30; quick 8)
+  --cross-pod-connections N    (default 2000; quick 600)
   --fanout-k k1,k2             room sizes (default 10,50)
   --fanout-seconds S           (default 20; quick 5)
   --ack-interval-ms MS         Switchboard clients' acknowledgement period (default 500, the SDK's)
@@ -128,6 +135,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       "saturation-max-steps": { type: "string" },
       "saturation-connections": { type: "string" },
       "fanout-k": { type: "string" },
+      "cross-pod-rate": { type: "string" },
+      "cross-pod-seconds": { type: "string" },
+      "cross-pod-connections": { type: "string" },
       "fanout-seconds": { type: "string" },
       "ack-interval-ms": { type: "string" },
       "server-node-flags": { type: "string" },
@@ -189,6 +199,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     saturationP99Ms: 10,
     saturationConnections: num(values["saturation-connections"], 2_000, 1_000),
     maxForeignCpuPercent: 25,
+    crossPodRate: num(values["cross-pod-rate"], 2_000, 1_000),
+    crossPodSeconds: num(values["cross-pod-seconds"], 30, 8),
+    crossPodConnections: num(values["cross-pod-connections"], 2_000, 600),
     fanoutRoomSizes: (values["fanout-k"] ?? "10,50").split(",").map(Number),
     fanoutDeliveriesPerSec: quick ? 2_000 : 5_000,
     fanoutConnections: quick ? 500 : 2_000,

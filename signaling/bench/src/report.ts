@@ -6,6 +6,7 @@
  */
 import type { MachineInfo } from "./machine.ts";
 import type { BenchOptions } from "./options.ts";
+import type { CrossPodResult } from "./cross-pod.ts";
 import type { FanoutResult, IdleResult, NotRun, RelayResult, RoomsMemoryResult, SaturationResult } from "./scenarios.ts";
 import type { TargetName } from "./targets.ts";
 
@@ -40,7 +41,7 @@ export interface BenchReport {
   readonly results: Partial<Record<TargetName, TargetResults>>;
   /** The pod's idle memory and CPU with other Node flags (`options.memoryVariants`). */
   readonly memoryVariants: readonly { readonly flags: string; readonly idle?: IdleResult; readonly error?: string }[];
-  readonly crossPod: NotRun;
+  readonly crossPod: CrossPodResult | NotRun;
   readonly ratios: {
     /** Switchboard ÷ PeerJS. */
     readonly rssPerConnection: number | null;
@@ -71,7 +72,7 @@ export function ratios(results: BenchReport["results"]): BenchReport["ratios"] {
 }
 
 /** The issue's targets, checked against this run. */
-export function checkTargets(results: BenchReport["results"], r: BenchReport["ratios"], options: BenchOptions): TargetCheck[] {
+export function checkTargets(results: BenchReport["results"], r: BenchReport["ratios"], options: BenchOptions, crossPod?: CrossPodResult | NotRun): TargetCheck[] {
   const sb = results.switchboard;
   const full = options.connections >= 19_000;
   const scale = (met: boolean): boolean | null => (full ? met : null);
@@ -114,6 +115,13 @@ export function checkTargets(results: BenchReport["results"], r: BenchReport["ra
     target: "≥ 2×",
     value: r.saturationRate === null ? "not run" : `${r.saturationRate.toFixed(2)}×`,
     met: r.saturationRate === null ? null : r.saturationRate >= 2,
+  });
+  const xp = crossPod?.status === "run" ? crossPod : null;
+  checks.push({
+    name: `cross-pod relay p99 at ${xp?.ratePerSec ?? options.crossPodRate} msg/s (3 pods, JetStream)`,
+    target: "≤ 5 ms (2 000 msg/s)",
+    value: xp ? `${xp.latency.p99Ms} ms` : "not run",
+    met: xp && xp.ratePerSec >= 2000 ? xp.latency.p99Ms <= 5 && xp.lost === 0 : null,
   });
   return checks;
 }
@@ -194,7 +202,17 @@ export function formatTable(report: BenchReport): string {
       ]);
     }
   }
-  section(`cross-pod relay, 3 pods via JetStream: NOT RUN (${report.crossPod.reason})`);
+  const xp = report.crossPod;
+  if (xp.status === "run") {
+    const l = xp.latency;
+    rows.push([
+      `cross-pod relay, 3 pods via JetStream, ${xp.connections} connections, ${xp.ratePerSec} msg/s for ${xp.seconds} s: p50 ${l.p50Ms} p90 ${l.p90Ms} p99 ${l.p99Ms} p99.9 ${l.p999Ms} max ${l.maxMs} ms, jitter ${l.jitterMs} ms, achieved ${xp.achievedRatePerSec.toFixed(0)} msg/s, lost ${xp.lost}; pods' CPU ${xp.podCpuPercentOfCore.map((c) => c.toFixed(0)).join(" / ")} %, generator ${xp.generatorCpuPercentOfCore.toFixed(0)} %, other processes ${xp.foreignCpuPercentOfCore.toFixed(0)} %`,
+      "",
+      "",
+      "",
+      "",
+    ]);
+  } else section(`cross-pod relay, 3 pods via JetStream: NOT RUN (${xp.reason})`);
 
   const tabular = rows.filter((r) => !r.slice(2).every((c) => c === ""));
   const widths = header.map((h, i) => Math.max(h.length, ...tabular.map((r) => (r[i] ?? "").length)));

@@ -6,7 +6,7 @@
  * - {@link relay}: pairs exchanging offer/answer/candidate at a fixed total rate, open-loop.
  * - {@link saturation}: relay at rising rates; the highest rate whose p99 stays under the bound.
  * - {@link fanout}: rooms of k peers, one sender each → per-delivery and all-delivered latency.
- * - {@link crossPod}: not run (cluster mode is not implemented); reported as such.
+ * - cross-pod relay: see cross-pod.ts.
  *
  * CPU and RSS are read from `/proc` (outside the server); forced GCs and heap usage go through the
  * inspector, attached only between measurements.
@@ -419,12 +419,3 @@ export async function fanout(ctx: ScenarioContext): Promise<FanoutResult[]> {
   return out;
 }
 
-/**
- * Cross-pod relay through JetStream with 3 pods. Not run: the pod has no cluster mode yet. When it
- * has, this starts 3 pods with the NATS adapter and calls {@link relay} with the clients connected
- * round-robin over the pods' URLs (the load workers already spread a pair's two ends over
- * different URLs when given several), so every relayed message crosses pods.
- */
-export function crossPod(): NotRun {
-  return { status: "not-run", reason: "cluster mode is not implemented yet (pods cannot relay through JetStream); scenario left out" };
-}

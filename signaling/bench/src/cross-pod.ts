@@ -1,0 +1,124 @@
+/**
+ * Cross-pod relay: three Switchboard pods in cluster mode (real NATS JetStream and Redis, a ring
+ * file, a fresh cluster name), pairs whose two peers sit on different pods (client i connects to pod
+ * i mod 3, pairs are consecutive clients), relaying offer/answer/candidates at a fixed total rate.
+ * Each message goes edge → room owner → edge over JetStream: 1 hop when the owner is one of the two
+ * pods, 2 when it is the third. Latency is measured by the receiving worker from the intended send
+ * time, like the same-pod relay.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsBus } from "../../server/src/cluster/nats-bus.ts";
+import { RedisDirectory } from "../../server/src/cluster/redis-directory.ts";
+import { mergeEncoded, summarize, type LatencySummary } from "./histogram.ts";
+import type { LoadResult } from "./load/ipc.ts";
+import { LoadPool } from "./load/pool.ts";
+import type { BenchOptions } from "./options.ts";
+import { CpuMeter, ForeignCpuMeter } from "./proc.ts";
+import { startTarget, type Target } from "./targets.ts";
+
+/** Figures of the cross-pod relay. */
+export interface CrossPodResult {
+  readonly status: "run";
+  readonly pods: number;
+  readonly connections: number;
+  readonly ratePerSec: number;
+  readonly seconds: number;
+  readonly sent: number;
+  readonly received: number;
+  readonly lost: number;
+  readonly errors: Record<string, number>;
+  readonly achievedRatePerSec: number;
+  readonly latency: LatencySummary;
+  /** CPU of each pod, % of one core. */
+  readonly podCpuPercentOfCore: number[];
+  readonly generatorCpuPercentOfCore: number;
+  readonly foreignCpuPercentOfCore: number;
+}
+
+const NATS_URL = process.env["SWITCHBOARD_NATS_URL"] ?? "nats://127.0.0.1:4222";
+const REDIS_URL = process.env["SWITCHBOARD_REDIS_URL"] ?? "redis://127.0.0.1:6379";
+
+export async function crossPodRelay(options: BenchOptions, log: (line: string) => void): Promise<CrossPodResult> {
+  const cluster = `bench${randomBytes(4).toString("hex")}`;
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-crosspod-"));
+  const ringFile = join(dir, "ring.json");
+  const names = ["bench-0", "bench-1", "bench-2"];
+  writeFileSync(ringFile, JSON.stringify({ version: 1, members: names.map((name) => ({ name, address: "127.0.0.1:8080", state: "ACTIVE" })) }));
+  const pods: Target[] = [];
+  const pool = LoadPool.start(options.workers, options.workerNice);
+  try {
+    for (const name of names) {
+      pods.push(
+        await startTarget("switchboard", {
+          nodeFlags: options.serverNodeFlags,
+          env: { ...options.serverEnv, SWITCHBOARD_CLUSTER_NAME: cluster, SWITCHBOARD_RING_FILE: ringFile, SWITCHBOARD_POD_NAME: name, SWITCHBOARD_NATS_URL: NATS_URL, SWITCHBOARD_REDIS_URL: REDIS_URL },
+        }),
+      );
+    }
+    const urls = pods.map((p) => p.wsUrl);
+    const connections = options.crossPodConnections;
+    const opened = await pool.connect({ protocol: "switchboard", urls, total: connections, groupSize: 2, concurrency: options.connectConcurrency, peerjsHeartbeatMs: options.peerjsHeartbeatMs, ackIntervalMs: options.ackIntervalMs, idPrefix: "xp" });
+    const open = opened.reduce((a, r) => a + r.opened, 0);
+    await pool.layout({ kind: "pairs" }, options.connectConcurrency);
+    log(`  ${open} connections over ${pods.length} pods (peers of each pair on different pods); warming up`);
+    await pool.run("relay", Math.min(500, options.crossPodRate), 3000, 2000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const cpus = pods.map((p) => new CpuMeter([p.pid]).start());
+    const generator = new CpuMeter(pool.pids).start();
+    const foreign = new ForeignCpuMeter([...pods.map((p) => p.pid), ...pool.pids]).start();
+    const seconds = options.crossPodSeconds;
+    const profiler = options.profile ? await (pods[0] as Target).inspect() : null;
+    await profiler?.startProfiling();
+    const results: LoadResult[] = await pool.run("relay", options.crossPodRate, seconds * 1000, 3000);
+    if (profiler) {
+      mkdirSync(join(options.outDir, "profiles"), { recursive: true });
+      writeFileSync(join(options.outDir, "profiles", "cross-pod-bench-0.cpuprofile"), JSON.stringify(await profiler.stopProfiling()));
+      await profiler.close();
+    }
+    const podCpu = cpus.map((c) => c.stop());
+    const g = generator.stop();
+    const foreignCpuPercentOfCore = foreign.stop();
+    const windowSeconds = Math.max(0.001, (podCpu[0]?.wallSeconds ?? seconds) - 0.5);
+    const sent = results.reduce((a, r) => a + r.sent, 0);
+    const received = results.reduce((a, r) => a + r.received, 0);
+    const errors: Record<string, number> = {};
+    for (const r of results) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
+    return {
+      status: "run",
+      pods: pods.length,
+      connections: open,
+      ratePerSec: options.crossPodRate,
+      seconds,
+      sent,
+      received,
+      lost: sent - received,
+      errors,
+      achievedRatePerSec: received / seconds,
+      latency: summarize(mergeEncoded(results.map((r) => r.latencyFromIntended))),
+      podCpuPercentOfCore: podCpu.map((c) => (c.cpuSeconds / windowSeconds) * 100),
+      generatorCpuPercentOfCore: (g.cpuSeconds / windowSeconds) * 100,
+      foreignCpuPercentOfCore,
+    };
+  } finally {
+    await pool.close();
+    await Promise.all(pods.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    await cleanUp(cluster).catch(() => undefined);
+  }
+}
+
+/** Removes the bench cluster's stream and keys. */
+async function cleanUp(cluster: string): Promise<void> {
+  const bus = await NatsBus.connect({ servers: NATS_URL, stream: `SB_${cluster}`, subjects: [`sb.${cluster}.>`], maxAgeMs: 60_000 });
+  await bus.deleteStream();
+  await bus.close();
+  const dir = new RedisDirectory({ url: REDIS_URL, cluster });
+  await dir.ready();
+  await dir.deleteAll();
+  await dir.close();
+}
