@@ -67,6 +67,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   const cluster = options.cluster;
   const hub = new Hub({ config, auth, metrics, log, ...(cluster ? { cluster } : {}) });
   cluster?.attach(hub);
+  cluster?.onRingVersion((version) => metrics.ringVersion.set(version));
   const gateway = new Gateway({ config, hub, metrics, log });
   const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;
   metrics.observe({

@@ -51,6 +51,10 @@ export const ConfigSchema = z.object({
       upgradesPerSecondPerIp: z.coerce.number().positive().default(50),
       /** Sockets one pod accepts in all. */
       maxConnections: int(1).default(100_000),
+      /** Sessions one user may open per minute, across the whole cluster (Redis counters). */
+      sessionsPerUserPerMinute: int(1).default(120),
+      /** Calls one user may place per minute, across the whole cluster. */
+      callsPerUserPerMinute: int(1).default(60),
     })
     .prefault({}),
   heartbeatIntervalMs: int(10).default(DEFAULT_HEARTBEAT_INTERVAL_MS),
@@ -133,6 +137,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   SWITCHBOARD_MAX_MESSAGE_BYTES: "limits.maxMessageBytes",
   SWITCHBOARD_MAX_CONNECTIONS: "limits.maxConnections",
   SWITCHBOARD_MAX_CONNECTIONS_PER_IP: "limits.maxConnectionsPerIp",
+  SWITCHBOARD_SESSIONS_PER_USER_PER_MINUTE: "limits.sessionsPerUserPerMinute",
+  SWITCHBOARD_CALLS_PER_USER_PER_MINUTE: "limits.callsPerUserPerMinute",
   SWITCHBOARD_HEARTBEAT_INTERVAL_MS: "heartbeatIntervalMs",
   SWITCHBOARD_RESUME_WINDOW_MS: "resumeWindowMs",
   SWITCHBOARD_DRAIN_TIMEOUT_MS: "drain.timeoutMs",

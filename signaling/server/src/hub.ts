@@ -13,6 +13,7 @@ import { commandKey, type RoomCommand } from "./cluster/wire.ts";
 import { RoomService, type DeliveryTarget } from "./rooms/room-service.ts";
 import { newCallId } from "./sessions/ids.ts";
 import { SessionRegistry } from "./sessions/session-registry.ts";
+import { FixedWindowCounter } from "./limits/fixed-window.ts";
 import { Session, type DetachCause, type SessionSocket } from "./sessions/session.ts";
 
 /** Options of {@link Hub}. */
@@ -45,6 +46,8 @@ export class Hub {
   readonly #o: HubOptions;
   /** Sessions removed by an administrator: a resume is refused with `kicked` until the entry expires. */
   readonly #kicked = new Map<string, number>();
+  /** Per-user counters of the limits that hold across the cluster (single-node: this pod). */
+  readonly #userCounters = new FixedWindowCounter(60_000);
   /** Users banned from the whole service, until (epoch ms). */
   readonly #bannedUsers = new Map<string, number>();
   /** Publishes of events to other pods started by the operation being applied. */
@@ -160,6 +163,8 @@ export class Hub {
    */
   async #invite(session: Session, msg: ClientMessageOf<"call-invite">): Promise<void> {
     const cluster = this.#o.cluster;
+    const perMinute = this.#o.config.limits.callsPerUserPerMinute;
+    if (!(await this.#allowUser("calls", session.userId, perMinute))) throw new SignalingError("SIG_ERR_RATE_LIMITED", `at most ${perMinute} calls per user per minute`);
     const devices = cluster ? await cluster.devicesOf(msg.to) : undefined;
     const r = this.#room({
       k: "call-invite",
@@ -216,6 +221,9 @@ export class Hub {
         if (!token) throw new SignalingError("SIG_ERR_AUTH_FAILED", "no token in hello or Sec-WebSocket-Protocol");
         const principal = await this.#o.auth.verify(token);
         this.#checkNotBanned(principal.userId);
+        if (!(await this.#allowUser("sessions", principal.userId, this.#o.config.limits.sessionsPerUserPerMinute))) {
+          throw new SignalingError("SIG_ERR_TOO_MANY_CONNECTIONS", `at most ${this.#o.config.limits.sessionsPerUserPerMinute} new sessions per user per minute`);
+        }
         const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
         session.attach(socket);
         this.sessions.add(session);
@@ -844,6 +852,13 @@ export class Hub {
 
   #reply(session: Session, id: string | undefined): void {
     if (id !== undefined) session.push({ type: "ok", id });
+  }
+
+  /** Counts one `kind` event of a user against its per-minute limit: cluster-wide in cluster mode. */
+  async #allowUser(kind: string, userId: string, perMinute: number): Promise<boolean> {
+    const cluster = this.#o.cluster;
+    if (cluster) return cluster.allow(`${kind}:${userId}`, perMinute, 60_000);
+    return this.#userCounters.allow(`${kind}:${userId}`, perMinute, Date.now());
   }
 
   #require(session: Session, grant: Grant): void {

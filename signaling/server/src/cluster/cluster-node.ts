@@ -78,6 +78,8 @@ export class ClusterNode implements ClusterPort {
   readonly #inflight = new Set<Promise<void>>();
   /** Barriers passed through this pod's own command subject, by id. */
   readonly #barriers = new Map<string, () => void>();
+  /** Told the ring version this pod applied (metrics). */
+  readonly #ringListeners: Array<(version: number) => void> = [];
   /** Bus positions of the events being taken, and the highest one seen. */
   readonly #eventsInFlight = new Set<number>();
   #eventsSeenSeq = 0;
@@ -123,7 +125,10 @@ export class ClusterNode implements ClusterPort {
       this.#o.handoffTimeoutMs === undefined ? {} : { handoffTimeoutMs: this.#o.handoffTimeoutMs },
     );
     this.#o.ring.follow({
-      changed: (next, prev) => this.#handoff?.ringChanged(next, prev),
+      changed: (next, prev) => {
+        this.#handoff?.ringChanged(next, prev);
+        for (const l of this.#ringListeners) l(next.version);
+      },
       beforeReport: () => Promise.allSettled([...this.#inflight]).then(() => undefined),
     });
   }
@@ -167,9 +172,16 @@ export class ClusterNode implements ClusterPort {
     return this.#handoff?.settled() ?? Promise.resolve();
   }
 
+  /** Calls `listener` with the ring version this pod applies, now and on every change. */
+  onRingVersion(listener: (version: number) => void): void {
+    this.#ringListeners.push(listener);
+    if (this.#o.ring.version >= 0) listener(this.#o.ring.version);
+  }
+
   /** Follows the ring and starts consuming this pod's commands and events. */
   async start(): Promise<void> {
     await this.#o.ring.start();
+    for (const l of this.#ringListeners) l(this.#o.ring.version);
     const { bus } = this.#o;
     // Commands run concurrently across rooms and calls, in order within each; a barrier waits for all.
     const barrierSubject = this.subjects.command(this.podName, "ctl");
@@ -335,6 +347,15 @@ export class ClusterNode implements ClusterPort {
       });
     }
     await this.journal.flushedSession(sessionId);
+  }
+
+  async allow(key: string, limit: number, windowMs: number): Promise<boolean> {
+    try {
+      return await this.storeBreaker.call(() => this.#o.directory.allow(key, limit, windowMs));
+    } catch (err) {
+      this.#o.log.warn({ err, key }, "cluster-wide rate limit unavailable: allowing");
+      return true;
+    }
   }
 
   /** True when the session moved to another pod (its events are orphans to be read from this pod's subject). */

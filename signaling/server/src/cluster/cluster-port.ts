@@ -36,6 +36,11 @@ export interface ClusterPort {
   claim(sessionId: string, resumeToken: string): Promise<ClaimedSession | "unknown-session" | "bad-token">;
   /** Serves a claimed session here (see ClusterNode.adopt). */
   adopt(session: Session, claimed: ClaimedSession, keys: readonly string[]): Promise<void>;
+  /**
+   * Counts one event against a cluster-wide limit (`limit` per `windowMs`); false once reached.
+   * Allows when Redis is unreachable (degraded: limits then hold per pod only).
+   */
+  allow(key: string, limit: number, windowMs: number): Promise<boolean>;
   /** Resolves once the owners switched the session here (or after `timeoutMs`). */
   takeoverSettled(sessionId: string, timeoutMs: number): Promise<void>;
   /** True while the session's events, as seen by an owner on this pod, go to its new edge as orphans. */

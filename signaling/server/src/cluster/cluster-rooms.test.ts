@@ -268,6 +268,30 @@ for (const adapter of Object.keys(adapters)) {
       assert.deepEqual(errors, [], "no request was refused during the move");
     });
 
+    test("per-user limits hold across the cluster; each pod reports the ring version it applied", async (t) => {
+      const servers = (await startCluster(t, adapter, { limits: { sessionsPerUserPerMinute: 2, callsPerUserPerMinute: 1 } })) as [SignalingServer, SignalingServer, SignalingServer];
+      const [a, b, c] = servers;
+      const first = new RawClient(a.wsUrl);
+      const second = new RawClient(b.wsUrl);
+      const third = new RawClient(c.wsUrl);
+      const callee = new RawClient(c.wsUrl);
+      t.after(() => Promise.all([first.close(), second.close(), third.close(), callee.close()]));
+      await first.hello("carol");
+      await second.hello("carol");
+      await third.opened();
+      third.send({ type: "hello", v: 1, token: "carol" });
+      const refused = (await third.nextOf("error")) as ServerMessageOf<"error">;
+      assert.equal(refused.code, "SIG_ERR_TOO_MANY_CONNECTIONS", "the third session of the minute is refused, on a third pod");
+      await callee.hello("dave");
+      assert.equal((await first.request({ type: "call-invite", to: "dave" })).type, "call-trying");
+      const again = (await second.request({ type: "call-invite", to: "dave" })) as ServerMessageOf<"error">;
+      assert.equal(again.code, "SIG_ERR_RATE_LIMITED", "the second call of the minute is refused, from another pod");
+      for (const s of servers) {
+        const metrics = await (await fetch(`${s.httpUrl}/metrics`)).text();
+        assert.match(metrics, /^switchboard_ring_version\{pod="[^"]+"\} 1$/m);
+      }
+    });
+
     test("a refusal by a remote owner reaches the sender with its request id and frees the reservation", async (t) => {
       const [a, , c] = (await startCluster(t, adapter, { limits: { maxPeersPerRoom: 1 } })) as [SignalingServer, SignalingServer, SignalingServer];
       const first = new RawClient(c.wsUrl);

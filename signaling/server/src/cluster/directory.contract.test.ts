@@ -29,34 +29,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const [name, make] of Object.entries(adapters)) {
   describe(`Directory contract: ${name}`, () => {
-    test("claims bump the epoch and return the previous holder; removal only at the current epoch", async (t) => {
-      const { dir, cleanup } = await make();
-      t.after(cleanup);
-      const base = { sessionId: "s1", userId: "alice", peerId: "p1" };
-      const first = await dir.claimSession({ ...base, edge: "pod-a" }, 10_000);
-      assert.equal(first.record.epoch, 1);
-      assert.equal(first.previous, null);
-      const second = await dir.claimSession({ ...base, edge: "pod-b" }, 10_000);
-      assert.equal(second.record.epoch, 2);
-      assert.equal(second.previous?.edge, "pod-a");
-      assert.deepEqual(await dir.getSession("s1"), { ...base, edge: "pod-b", epoch: 2 });
-      assert.equal(await dir.removeSession("s1", 1), false, "a fenced edge cannot remove the session");
-      assert.ok(await dir.getSession("s1"));
-      assert.equal(await dir.removeSession("s1", 2), true);
-      assert.equal(await dir.getSession("s1"), null);
-    });
-
-    test("session records expire unless refreshed", async (t) => {
-      const { dir, cleanup } = await make();
-      t.after(cleanup);
-      await dir.claimSession({ sessionId: "keep", userId: "u", peerId: "p", edge: "a" }, 300);
-      await dir.claimSession({ sessionId: "lose", userId: "u", peerId: "q", edge: "a" }, 300);
-      await dir.refreshSessions(["keep"], 30_000);
-      await sleep(500);
-      assert.ok(await dir.getSession("keep"));
-      assert.equal(await dir.getSession("lose"), null);
-    });
-
     test("devices of a user: add, list, remove, expire", async (t) => {
       const { dir, cleanup } = await make();
       t.after(cleanup);
@@ -69,17 +41,6 @@ for (const [name, make] of Object.entries(adapters)) {
       await dir.removeDevice("bob", "s1");
       assert.deepEqual(await dir.devices("bob"), []);
       assert.deepEqual(await dir.devices("nobody"), []);
-    });
-
-    test("presence per room", async (t) => {
-      const { dir, cleanup } = await make();
-      t.after(cleanup);
-      await dir.setPresence("r", { peerId: "p1", userId: "a", edge: "x", meta: { name: "A" } }, 10_000);
-      await dir.setPresence("r", { peerId: "p2", userId: "b", edge: "y", meta: {} }, 10_000);
-      await dir.setPresence("other", { peerId: "p3", userId: "c", edge: "y", meta: {} }, 10_000);
-      assert.deepEqual((await dir.presence("r")).map((p) => p.peerId).sort(), ["p1", "p2"]);
-      await dir.removePresence("r", "p1");
-      assert.deepEqual(await dir.presence("r"), [{ peerId: "p2", userId: "b", edge: "y", meta: {} }]);
     });
 
     test("ring versions applied per pod", async (t) => {

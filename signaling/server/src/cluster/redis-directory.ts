@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { DeviceRecord, Directory, PresenceRecord, SessionRecord } from "./directory.ts";
+import type { DeviceRecord, Directory } from "./directory.ts";
 
 /** Options of {@link RedisDirectory}. */
 export interface RedisDirectoryOptions {
@@ -10,22 +10,6 @@ export interface RedisDirectoryOptions {
   /** Extra ioredis options (tests shorten timeouts). */
   readonly redis?: RedisOptions;
 }
-
-const CLAIM = `
-local prev = redis.call('GET', KEYS[1])
-local rec = cjson.decode(ARGV[1])
-rec['epoch'] = 1
-if prev then rec['epoch'] = cjson.decode(prev)['epoch'] + 1 end
-local s = cjson.encode(rec)
-redis.call('SET', KEYS[1], s, 'PX', ARGV[2])
-return {s, prev or ''}`;
-
-const REMOVE_IF_EPOCH = `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
-if cjson.decode(cur)['epoch'] ~= tonumber(ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1])
-return 1`;
 
 const ALLOW = `
 local c = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -88,27 +72,6 @@ export class RedisDirectory implements Directory {
     await this.redis.ping();
   }
 
-  async claimSession(record: Omit<SessionRecord, "epoch">, ttlMs: number): Promise<{ record: SessionRecord; previous: SessionRecord | null }> {
-    const [next, prev] = (await this.redis.eval(CLAIM, 1, this.#key("sess", record.sessionId), JSON.stringify(record), String(ttlMs))) as [string, string];
-    return { record: JSON.parse(next) as SessionRecord, previous: prev ? (JSON.parse(prev) as SessionRecord) : null };
-  }
-
-  async getSession(sessionId: string): Promise<SessionRecord | null> {
-    const s = await this.redis.get(this.#key("sess", sessionId));
-    return s ? (JSON.parse(s) as SessionRecord) : null;
-  }
-
-  async refreshSessions(sessionIds: readonly string[], ttlMs: number): Promise<void> {
-    if (sessionIds.length === 0) return;
-    const p = this.redis.pipeline();
-    for (const id of sessionIds) p.pexpire(this.#key("sess", id), ttlMs);
-    await p.exec();
-  }
-
-  async removeSession(sessionId: string, epoch: number): Promise<boolean> {
-    return (await this.redis.eval(REMOVE_IF_EPOCH, 1, this.#key("sess", sessionId), String(epoch))) === 1;
-  }
-
   async addDevice(userId: string, device: DeviceRecord, ttlMs: number): Promise<void> {
     await this.#hset(this.#key("user", userId), device.sessionId, device, ttlMs);
   }
@@ -119,18 +82,6 @@ export class RedisDirectory implements Directory {
 
   async devices(userId: string): Promise<DeviceRecord[]> {
     return this.#hvalues<DeviceRecord>(this.#key("user", userId));
-  }
-
-  async setPresence(room: string, presence: PresenceRecord, ttlMs: number): Promise<void> {
-    await this.#hset(this.#presenceKey(room), presence.peerId, presence, ttlMs);
-  }
-
-  async removePresence(room: string, peerId: string): Promise<void> {
-    await this.redis.hdel(this.#presenceKey(room), peerId);
-  }
-
-  async presence(room: string): Promise<PresenceRecord[]> {
-    return this.#hvalues<PresenceRecord>(this.#presenceKey(room));
   }
 
   async reportRingVersion(pod: string, version: number, ttlMs: number): Promise<void> {
@@ -173,10 +124,6 @@ export class RedisDirectory implements Directory {
 
   #key(kind: string, id: string): string {
     return `${this.#prefix}${kind}:${id}`;
-  }
-
-  #presenceKey(room: string): string {
-    return `${this.#prefix}room:${room}:presence`;
   }
 
   async #hset(key: string, field: string, value: unknown, ttlMs: number): Promise<void> {

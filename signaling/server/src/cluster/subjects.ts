@@ -63,8 +63,4 @@ export class ClusterSubjects {
     return `${this.root}.ev.${subjectToken(pod)}.>`;
   }
 
-  /** The sequenced log of one session. */
-  log(sessionId: string): string {
-    return `${this.root}.log.${subjectToken(sessionId)}`;
-  }
 }
