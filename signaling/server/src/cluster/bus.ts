@@ -57,6 +57,8 @@ export interface ClusterBus {
    * null when there is no such consumer. With `read`, another pod finds what a dead pod never handled.
    */
   ackFloor(name: string): Promise<number | null>;
+  /** The stream's last position (0 when empty): everything stored so far is at or below it. */
+  position(): Promise<number>;
   /** Messages matching durable consumer `name` not yet acknowledged by it (0 for an unknown consumer). */
   pending(name: string): Promise<number>;
   /** Removes a durable consumer (a dead pod's, once its heir took its backlog). */

@@ -118,6 +118,7 @@ export class ClusterNode implements ClusterPort {
         announceHandoff: (version, ring) => this.#announceHandoff(version, ring),
         backlog: (dead, room) => this.#backlog(dead, room),
         eventsCaughtUp: (seq) => this.#eventsCaughtUp(seq),
+        position: () => this.#o.bus.position(),
         apply: async (cmd) => {
           await hub.applyRoomCommand(cmd, false);
         },

@@ -128,6 +128,10 @@ export class MemoryBus implements ClusterBus {
     return this.#consumers.get(name)?.ackFloor ?? null;
   }
 
+  async position(): Promise<number> {
+    return this.#messages.length;
+  }
+
   async pending(name: string): Promise<number> {
     const c = this.#consumers.get(name);
     if (!c) return 0;

@@ -253,6 +253,10 @@ export class NatsBus implements ClusterBus {
     }
   }
 
+  async position(): Promise<number> {
+    return (await this.#jsm.streams.info(this.#o.stream)).state.last_seq;
+  }
+
   async pending(name: string): Promise<number> {
     try {
       const info = await this.#jsm.consumers.info(this.#o.stream, name);

@@ -46,6 +46,8 @@ export interface HandoffHost {
    * of a room's new owner, delivered here directly, cannot overtake those of its old owner).
    */
   eventsCaughtUp(beforeSeq: number): Promise<void>;
+  /** The bus's last position now. */
+  position(): Promise<number>;
   /** Applies a command as the room's owner. */
   apply(cmd: RoomCommand): Promise<void>;
 }
@@ -108,6 +110,16 @@ export class RoomHandoff {
     const me = this.#h.podName;
     const started = performance.now();
     await this.#h.converged(next);
+    // Rooms of a member that died: opened at once (their members' requests to the dead owner wait
+    // for replies that only the backlog applied here will give).
+    const dead = new Set(prev.activeMembers.filter((m) => !next.member(m.name)).map((m) => m.name));
+    if (dead.size > 0) {
+      for (const room of await this.#h.store.rooms()) {
+        const key = `room:${room}`;
+        const from = prev.ownerOf(key)?.name;
+        if (from !== undefined && dead.has(from) && next.ownerOf(key)?.name === me) void this.gate(room);
+      }
+    }
     // Rooms this pod held that now belong elsewhere. Every pod announces its handoff after every
     // change, holding rooms or not: a room that was empty (or new) waits for its old owner too.
     await this.#h.barrier();
@@ -131,7 +143,8 @@ export class RoomHandoff {
       if (change.next.member(from) === undefined) {
         // Its owner died: once no pod sends it anything more, take over what it left.
         await this.#h.converged(change.next);
-        await this.#h.eventsCaughtUp(0);
+        // Whatever the dead owner sent is stored by now: its events to this pod's sessions go first.
+        await this.#h.eventsCaughtUp((await this.#h.position()) + 1);
         await this.#load(room);
         const backlog = await this.#h.backlog(from, room);
         if (backlog.length > 0) this.#h.log.warn({ room, from, commands: backlog.length }, "ring: applying commands a dead owner never handled");
