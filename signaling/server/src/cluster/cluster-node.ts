@@ -9,6 +9,7 @@ import type { ClusterPort } from "./cluster-port.ts";
 import type { Directory } from "./directory.ts";
 import type { RingView } from "./ring-view.ts";
 import { SessionJournal } from "./session-journal.ts";
+import { SessionTakeovers } from "./session-takeover.ts";
 import { hashResumeToken, storePrincipal, type ClaimedSession, type SessionStore } from "./session-store.ts";
 import type { Session } from "../sessions/session.ts";
 import { ClusterSubjects } from "./subjects.ts";
@@ -67,7 +68,7 @@ export class ClusterNode implements ClusterPort {
   /** Writes every local session's frames to the session store before they reach the socket. */
   readonly journal: SessionJournal;
   /** Sessions being taken over: keys whose owner has not yet sent its `moved` marker. */
-  readonly #takeovers = new Map<string, Takeover>();
+  readonly #takeovers: SessionTakeovers;
   /** Sessions another pod took from this one (until the entry expires): their events are orphans. */
   readonly #released = new Map<string, number>();
   /** Hands rooms over on ring changes. */
@@ -92,6 +93,12 @@ export class ClusterNode implements ClusterPort {
     this.subjects = new ClusterSubjects(options.cluster);
     this.breaker = options.busBreaker ?? new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000, ...(options.onBreaker ? { onStateChange: options.onBreaker } : {}) });
     this.storeBreaker = options.storeBreaker ?? new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000 });
+    this.#takeovers = new SessionTakeovers({
+      bus: options.bus,
+      log: options.log,
+      take: (env, src) => this.#take(env, src),
+      dropMembership: (sessionId, key) => this.#hub?.dropMembership(sessionId, key),
+    });
     this.journal = new SessionJournal({
       store: options.sessions,
       ttlMs: options.sessionTtlMs,
@@ -322,12 +329,7 @@ export class ClusterNode implements ClusterPort {
       void this.#register(session.id);
     }
     if (claimed.previousEdge === this.podName || keys.length === 0) return;
-    const t: Takeover = { session, pending: new Set(keys), held: new Map(), tail: null, timer: null, done: [] };
-    this.#takeovers.set(session.id, t);
-    t.tail = await this.#o.bus.tail(this.subjects.event(claimed.previousEdge, session.id), claimed.src + 1, (m) => this.#onOrphan(t, m));
-    // Owners that never answer (dead, not yet replaced on the ring) do not hold the session forever.
-    t.timer = setTimeout(() => this.#endTakeover(t), this.#o.sessionTtlMs);
-    t.timer.unref();
+    await this.#takeovers.start(session.id, keys, this.subjects.event(claimed.previousEdge, session.id), claimed.src + 1, this.#o.sessionTtlMs);
   }
 
   /**
@@ -336,17 +338,7 @@ export class ClusterNode implements ClusterPort {
    * after `timeoutMs` (an owner that died answers only once the ring replaced it).
    */
   async takeoverSettled(sessionId: string, timeoutMs: number): Promise<void> {
-    const t = this.#takeovers.get(sessionId);
-    if (t) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
-        t.done.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.#takeovers.settled(sessionId, timeoutMs);
     await this.journal.flushedSession(sessionId);
   }
 
@@ -432,7 +424,7 @@ export class ClusterNode implements ClusterPort {
   async stop(): Promise<void> {
     if (this.#refreshTimer) clearInterval(this.#refreshTimer);
     this.#refreshTimer = null;
-    for (const t of [...this.#takeovers.values()]) this.#endTakeover(t);
+    this.#takeovers.stop();
     await this.journal.flushed();
     this.journal.stop();
     await Promise.all(this.#consumers.splice(0).map((c) => c.stop()));
@@ -627,13 +619,7 @@ export class ClusterNode implements ClusterPort {
       return;
     }
     if (this.journal.seen(env.sessionId, m.streamSeq)) return; // redelivered after it was logged
-    const t = this.#takeovers.get(env.sessionId);
-    if (t && env.key !== undefined && t.pending.has(env.key)) {
-      const held = t.held.get(env.key) ?? [];
-      held.push({ env, src: m.streamSeq });
-      t.held.set(env.key, held);
-      return;
-    }
+    if (this.#takeovers.hold(env, m.streamSeq)) return;
     this.#take(env, m.streamSeq);
     await this.journal.flushedSession(env.sessionId);
   }
@@ -649,39 +635,6 @@ export class ClusterNode implements ClusterPort {
     hub.deliverLocal(env.sessionId, env.json, env.type, src);
   }
 
-  /** An event the old edge of a session being taken over had not logged, or an owner's marker. */
-  #onOrphan(t: Takeover, m: BusMessage): void {
-    let env: EventEnvelope;
-    try {
-      env = decodeEventEnvelope(m.data);
-    } catch {
-      return;
-    }
-    if (env.moved === undefined) {
-      if (env.key !== undefined && !t.pending.has(env.key)) return; // cannot happen: an owner's last event on that subject is its marker
-      this.#take(env, 0);
-      return;
-    }
-    if (env.key === undefined || !t.pending.delete(env.key)) return;
-    if (env.moved === "gone") this.#hub?.dropMembership(env.sessionId, env.key);
-    for (const h of t.held.get(env.key) ?? []) this.#take(h.env, h.src);
-    t.held.delete(env.key);
-    if (t.pending.size === 0) this.#endTakeover(t);
-  }
-
-  #endTakeover(t: Takeover): void {
-    if (this.#takeovers.get(t.session.id) !== t) return;
-    this.#takeovers.delete(t.session.id);
-    if (t.timer) clearTimeout(t.timer);
-    for (const [key, held] of t.held) {
-      this.#o.log.warn({ session: t.session.id, key }, "takeover: an owner sent no moved marker in time");
-      for (const h of held) this.#take(h.env, h.src);
-    }
-    t.held.clear();
-    void t.tail?.stop();
-    for (const d of t.done.splice(0)) d();
-  }
-
   /**
    * This pod lost a session to another edge: frames it sequenced but could not log go to the new
    * edge as orphans (re-sequenced there), and the session is forgotten here without leaving anything.
@@ -695,19 +648,6 @@ export class ClusterNode implements ClusterPort {
     }
     this.#hub?.forgetMoved(session);
   }
-}
-
-/** A session being taken over by this pod. */
-interface Takeover {
-  readonly session: Session;
-  /** Ring keys (rooms, calls) whose owner has not yet sent its `moved` marker. */
-  readonly pending: Set<string>;
-  /** Events routed here for a pending key, delivered after its marker. */
-  readonly held: Map<string, Array<{ env: EventEnvelope; src: number }>>;
-  tail: BusConsumer | null;
-  timer: ReturnType<typeof setTimeout> | null;
-  /** Told when every marker arrived. */
-  readonly done: Array<() => void>;
 }
 
 /** How long a device entry lives in the directory without being re-registered (a dead pod's devices vanish). */
