@@ -19,7 +19,7 @@ import { LoadPool, MAX_SOCKETS_PER_WORKER } from "./load/pool.ts";
 import { CANDIDATE_BYTES, SDP_BYTES } from "./load/payloads.ts";
 import { describeMachine } from "./machine.ts";
 import { parseOptions, type BenchOptions } from "./options.ts";
-import { renice } from "./proc.ts";
+import { renice, setAutogroupNice } from "./proc.ts";
 import { checkTargets, formatTable, ratios, type BenchReport, type TargetResults } from "./report.ts";
 import { crossPodRelay, type CrossPodResult } from "./cross-pod.ts";
 import { fanout, idle, pairUp, relay, saturation, warmUp, type NotRun, type ScenarioContext } from "./scenarios.ts";
@@ -124,6 +124,15 @@ async function main(): Promise<void> {
   const outDir = resolve(options.outDir);
   const profileDir = join(outDir, "profiles");
   mkdirSync(profileDir, { recursive: true });
+  // A thread's niceness orders it only among the threads of its own session (autogroup); the
+  // session as a whole competes with other sessions' jobs through its autogroup's niceness. Without
+  // this, --server-nice=-10 left the pod at an equal share with every other session on the box.
+  const benchNice = Math.min(options.serverNice, options.workerNice);
+  const previousAutogroupNice = benchNice < 0 ? setAutogroupNice(benchNice) : null;
+  if (previousAutogroupNice !== null) {
+    log(`bench session's autogroup: nice ${previousAutogroupNice} → ${benchNice} (restored at exit)`);
+    process.once("exit", () => setAutogroupNice(previousAutogroupNice));
+  }
   await waitForQuiet(options);
   const machine = describeMachine();
   const startedAt = new Date().toISOString();

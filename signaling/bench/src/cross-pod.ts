@@ -18,7 +18,7 @@ import { mergeEncoded, summarize, type LatencySummary } from "./histogram.ts";
 import type { LoadResult } from "./load/ipc.ts";
 import { LoadPool } from "./load/pool.ts";
 import type { BenchOptions } from "./options.ts";
-import { CpuMeter, ForeignCpuMeter } from "./proc.ts";
+import { CpuMeter, ForeignCpuMeter, renice } from "./proc.ts";
 import { startTarget, type Target } from "./targets.ts";
 
 /** Figures of the cross-pod relay. */
@@ -60,6 +60,9 @@ export async function crossPodRelay(options: BenchOptions, log: (line: string) =
         }),
       );
     }
+    // Every thread of the pods and the workers, as for the same-pod scenarios (bench.ts).
+    for (const pid of pool.pids) renice(pid, options.workerNice);
+    if (options.serverNice !== 0) for (const p of pods) renice(p.pid, options.serverNice);
     const urls = pods.map((p) => p.wsUrl);
     const connections = options.crossPodConnections;
     const opened = await pool.connect({ protocol: "switchboard", urls, total: connections, groupSize: 2, concurrency: options.connectConcurrency, peerjsHeartbeatMs: options.peerjsHeartbeatMs, ackIntervalMs: options.ackIntervalMs, idPrefix: "xp" });

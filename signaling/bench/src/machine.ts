@@ -21,6 +21,11 @@ export interface MachineInfo {
   readonly ephemeralPorts: string;
   /** 1-, 5- and 15-minute load averages when the run started. */
   readonly loadAtStart: readonly number[];
+  /**
+   * Whether the kernel schedules by autogroup (`kernel.sched_autogroup_enabled`): CPU is shared
+   * between sessions first, so a thread's niceness counts only inside its own session.
+   */
+  readonly schedAutogroup: "on" | "off" | "absent";
 }
 
 const require = createRequire(import.meta.url);
@@ -53,6 +58,7 @@ export function describeMachine(): MachineInfo {
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown";
   const limits = read("/proc/self/limits", "");
   const files = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+  const autogroup = read("/proc/sys/kernel/sched_autogroup_enabled", "").trim();
   return {
     cpus: availableParallelism(),
     cpuModel: model,
@@ -64,5 +70,6 @@ export function describeMachine(): MachineInfo {
     openFilesLimit: files ? `${files[1]}/${files[2]}` : "unknown",
     ephemeralPorts: read("/proc/sys/net/ipv4/ip_local_port_range", "unknown").trim().replace(/\s+/, "-"),
     loadAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    schedAutogroup: autogroup === "1" ? "on" : autogroup === "0" ? "off" : "absent",
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 
 /** Clock ticks per second of `/proc/<pid>/stat` times. */
@@ -151,4 +151,28 @@ export function renice(pid: number, nice: number): void {
       if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
     }
   }
+}
+
+/**
+ * Sets the niceness of this process's autogroup (`/proc/self/autogroup`), which the servers and
+ * the load workers share: they run in the runner's session. With autogroup scheduling on
+ * (`kernel.sched_autogroup_enabled`), the kernel first shares the CPU between sessions, each
+ * weighted by its autogroup's niceness, and only inside a session by each thread's own niceness:
+ * a server thread at nice −10 still gets no more than an equal share against another session's
+ * test run at nice 0, or a build at nice 15. A negative value needs root (CAP_SYS_NICE). Returns
+ * the previous niceness, or null when the kernel has no autogroups or they are off.
+ */
+export function setAutogroupNice(nice: number): number | null {
+  let current: string;
+  try {
+    if (readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() !== "1") return null;
+    current = readFileSync("/proc/self/autogroup", "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  const m = /nice (-?\d+)/.exec(current);
+  if (!m) return null;
+  writeFileSync("/proc/self/autogroup", String(nice));
+  return Number(m[1]);
 }

@@ -7,7 +7,7 @@ import type { Config } from "./config.ts";
 import { SignalingError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { PodMetrics } from "./observability/metrics.ts";
-import { tracer } from "./observability/tracing.ts";
+import { tracer, tracingEnabled } from "./observability/tracing.ts";
 import type { ClusterPort } from "./cluster/cluster-port.ts";
 import { commandKey, type RoomCommand } from "./cluster/wire.ts";
 import { RoomService, type DeliveryTarget } from "./rooms/room-service.ts";
@@ -122,7 +122,8 @@ export class Hub {
    * once every event the command caused is stored (cluster mode).
    */
   applyRoomCommand(cmd: RoomCommand, fromThisPod: boolean): void | Promise<void> {
-    this.#currentKey = commandKey(cmd);
+    // The key tags events sent to other pods: single-node mode sends none, so it is not built.
+    if (this.#o.cluster) this.#currentKey = commandKey(cmd);
     try {
       this.#applyRoomCommand(cmd);
     } catch (err) {
@@ -300,20 +301,7 @@ export class Hub {
       session.detach("replaced", nowMs);
       previous.close(4004, "SIG_ERR_SESSION_REPLACED");
     }
-    socket.send(
-      JSON.stringify({
-        type: "resumed",
-        ...(msg.id === undefined ? {} : { id: msg.id }),
-        sessionId: session.id,
-        peerId: session.peerId,
-        replayCount: plan.frames.length,
-        lastSeq: session.lastSeq,
-        expiresAt: session.principal.expiresAt,
-        pod: this.#o.config.podName,
-      }),
-    );
-    for (const frame of plan.frames) socket.send(frame);
-    session.attach(socket);
+    this.#sendResumed(socket, msg, session, plan.frames);
     for (const room of session.rooms) this.#background({ k: "connected", room, from: this.#origin(session, undefined), connected: true });
     this.#o.metrics.resumes.labels("ok").inc();
     return { ok: true, session };
@@ -382,6 +370,15 @@ export class Hub {
     if (this.sessions.get(session.id) !== session || session.ended) return this.#resumeFailed("unknown-session");
     const settled = session.planReplay(msg.lastSeq);
     const frames = settled.ok ? settled.frames : [];
+    this.#sendResumed(socket, msg, session, frames);
+    for (const callId of lostCalls) session.push({ type: "call-ended", callId, reason: "connection-lost", legOnly: false });
+    if (lostCalls.length > 0) cluster.membershipChanged(session);
+    this.#o.metrics.resumes.labels("ok").inc();
+    return { ok: true, session };
+  }
+
+  /** Sends `resumed` and the frames the client has not processed, then attaches the socket. */
+  #sendResumed(socket: SessionSocket, msg: ClientMessageOf<"resume">, session: Session, frames: readonly string[]): void {
     socket.send(
       JSON.stringify({
         type: "resumed",
@@ -396,10 +393,6 @@ export class Hub {
     );
     for (const frame of frames) socket.send(frame);
     session.attach(socket);
-    for (const callId of lostCalls) session.push({ type: "call-ended", callId, reason: "connection-lost", legOnly: false });
-    if (lostCalls.length > 0) cluster.membershipChanged(session);
-    this.#o.metrics.resumes.labels("ok").inc();
-    return { ok: true, session };
   }
 
   /** Handles one post-handshake message of `session`. Throws {@link SignalingError} on refusal. */
@@ -680,59 +673,51 @@ export class Hub {
     }
   }
 
+  // The sender is reached at `from` itself (a DeliveryTarget: its session and edge; `deliver` treats
+  // this pod's own name as local), and the ok and the call device are made only by the cases that
+  // use them: a relayed message is one of these commands, and this runs for every one of them.
   #applyRoomCommand(cmd: RoomCommand): void {
     const { from } = cmd;
     const local = this.#o.cluster === undefined || from.edge === this.#o.cluster.podName;
-    const origin: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
-    const reply = (json: string, type: string) => this.deliver(origin, json, type);
-    // A sender on this pod gets its ok only once the publishes its operation caused are stored
-    // (acknowledged means durable); if one fails it gets that error instead.
-    const ok = () => {
-      if (from.id === undefined) return;
-      const json = JSON.stringify({ type: "ok", id: from.id });
-      if (!local || this.#pending.length === 0) return reply(json, "ok");
-      const stored = Promise.all(this.#pending);
-      this.#pending.push(stored.then(() => reply(json, "ok")));
-    };
-    const device: CallDevice = { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, ...(local ? {} : { edge: from.edge }) };
     switch (cmd.k) {
       case "join": {
         const snapshot = this.rooms.join(cmd.room, { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, meta: cmd.meta, ...(local ? {} : { edge: from.edge }) });
         this.#persist(cmd.room);
-        reply(JSON.stringify({ type: "joined", ...(from.id === undefined ? {} : { id: from.id }), room: cmd.room, self: snapshot.self, peers: snapshot.peers }), "joined");
+        this.deliver(from, JSON.stringify({ type: "joined", ...(from.id === undefined ? {} : { id: from.id }), room: cmd.room, self: snapshot.self, peers: snapshot.peers }), "joined");
         return;
       }
       case "leave":
         if (!this.rooms.leave(cmd.room, from.peerId, cmd.reason)) {
           if (from.id !== undefined) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${cmd.room}`);
         } else this.#persist(cmd.room);
-        ok();
+        this.#ok(from, local);
         return;
       case "update":
         this.rooms.update(cmd.room, from.peerId, cmd.meta);
         this.#persist(cmd.room);
-        ok();
+        this.#ok(from, local);
         return;
       case "send":
         this.rooms.sendTo(cmd.room, from.peerId, cmd.to, cmd.type, cmd.json);
-        ok();
+        this.#ok(from, local);
         return;
       case "broadcast":
         this.rooms.broadcast(cmd.room, from.peerId, cmd.type, cmd.json);
-        ok();
+        this.#ok(from, local);
         return;
       case "connected":
         this.rooms.setConnected(cmd.room, from.peerId, cmd.connected);
         return;
       case "call-invite": {
         const devices = cmd.devices?.filter((d) => d.sessionId !== from.sessionId).map((d) => (d.edge === this.#o.cluster?.podName ? { sessionId: d.sessionId, peerId: d.peerId, userId: d.userId } : d));
-        this.calls.invite(device, cmd.to, cmd.meta, (r) => reply(JSON.stringify({ type: "call-trying", ...(from.id === undefined ? {} : { id: from.id }), callId: r.callId, to: cmd.to, devices: r.devices }), "call-trying"), {
+        this.calls.invite(callDevice(from, local), cmd.to, cmd.meta, (r) => this.deliver(from, JSON.stringify({ type: "call-trying", ...(from.id === undefined ? {} : { id: from.id }), callId: r.callId, to: cmd.to, devices: r.devices }), "call-trying"), {
           callId: cmd.callId,
           ...(devices ? { devices } : {}),
         });
         return;
       }
-      case "call-op":
+      case "call-op": {
+        const device = callDevice(from, local);
         switch (cmd.op) {
           case "call-ringing":
             this.calls.ringing(device, cmd.callId);
@@ -756,11 +741,12 @@ export class Hub {
             this.calls.hangup(device, cmd.callId, cmd.reason);
             break;
         }
-        ok();
+        this.#ok(from, local);
         return;
+      }
       case "call-relay":
-        this.calls.relay(device, cmd.callId, cmd.type, cmd.fields);
-        ok();
+        this.calls.relay(callDevice(from, local), cmd.callId, cmd.type, cmd.fields);
+        this.#ok(from, local);
         return;
       case "call-gone":
         this.calls.sessionGone(from.sessionId, [cmd.callId], cmd.reason);
@@ -769,6 +755,19 @@ export class Hub {
         this.#reattach(cmd, local);
         return;
     }
+  }
+
+  /**
+   * Acknowledges a command whose sender waits for a reply (it has a request id). A sender on this
+   * pod gets its ok only once the publishes its operation caused are stored (acknowledged means
+   * durable); if one fails it gets that error instead.
+   */
+  #ok(from: RoomCommand["from"], local: boolean): void {
+    if (from.id === undefined) return;
+    const json = `{"type":"ok","id":${JSON.stringify(from.id)}}`;
+    if (!local || this.#pending.length === 0) return this.deliver(from, json, "ok");
+    const stored = Promise.all(this.#pending);
+    this.#pending.push(stored.then(() => this.deliver(from, json, "ok")));
   }
 
   /**
@@ -823,19 +822,19 @@ export class Hub {
 
   #relay(session: Session, msg: RelayMessage, receivedAtMs: number): void | Promise<void> {
     this.#require(session, "signal");
-    const span = tracer.startSpan("switchboard.relay", { attributes: { "switchboard.type": msg.type } });
+    // A no-op span still costs its attributes object and the proxy tracer's lookups, per message.
+    const span = tracingEnabled() ? tracer.startSpan("switchboard.relay", { attributes: { "switchboard.type": msg.type } }) : null;
     try {
-      const fields = relayFields(msg);
       const r =
         msg.callId !== undefined
-          ? this.#room({ k: "call-relay", callId: msg.callId, from: this.#origin(session, msg.id), type: msg.type, fields })
+          ? this.#room({ k: "call-relay", callId: msg.callId, from: this.#origin(session, msg.id), type: msg.type, fields: relayFields(msg) })
           : this.#room({
               k: "send",
               room: msg.room as string,
               from: this.#origin(session, msg.id),
               to: msg.to as string,
               type: msg.type,
-              json: JSON.stringify({ type: msg.type, room: msg.room, from: session.peerId, ...fields }),
+              json: relayEventJson(msg, session.peerId),
             });
       if (!r) {
         this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000);
@@ -843,10 +842,10 @@ export class Hub {
       }
       return r.then(() => this.#o.metrics.relayLatency.observe((performance.now() - receivedAtMs) / 1000));
     } catch (err) {
-      span.setAttribute("switchboard.error", (err as SignalingError).code ?? "SIG_ERR_INTERNAL");
+      span?.setAttribute("switchboard.error", (err as SignalingError).code ?? "SIG_ERR_INTERNAL");
       throw err;
     } finally {
-      span.end();
+      span?.end();
     }
   }
 
@@ -886,6 +885,31 @@ function deviceOf(s: Session): CallDevice {
   return { sessionId: s.id, peerId: s.peerId, userId: s.userId };
 }
 
+function callDevice(from: RoomCommand["from"], local: boolean): CallDevice {
+  return { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, ...(local ? {} : { edge: from.edge }) };
+}
+
+/**
+ * The relayed event as JSON: `{type, room, from, …relayFields(msg)}` in that key order, from one
+ * object literal per type. This runs for every relayed message: a fields object spread into the
+ * event costs an extra object and a copy, and concatenating pre-encoded parts (measured) is slower
+ * still, because the resulting rope is flattened again when the session frames it.
+ */
+function relayEventJson(msg: RelayMessage, from: string): string {
+  switch (msg.type) {
+    case "offer":
+    case "answer":
+      return JSON.stringify({ type: msg.type, room: msg.room, from, sdp: msg.sdp });
+    case "candidate":
+      return JSON.stringify({ type: msg.type, room: msg.room, from, candidate: msg.candidate });
+    case "end-of-candidates":
+      return JSON.stringify({ type: msg.type, room: msg.room, from });
+    case "renegotiate":
+      return JSON.stringify(msg.iceRestart === undefined ? { type: msg.type, room: msg.room, from } : { type: msg.type, room: msg.room, from, iceRestart: msg.iceRestart });
+  }
+}
+
+/** The fields a relayed message carries besides its routing (call relays keep them as an object). */
 function relayFields(msg: RelayMessage): Record<string, unknown> {
   switch (msg.type) {
     case "offer":

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { eventually, metricValue, startPod } from "../testing/pod.ts";
-import { PodMetrics } from "./metrics.ts";
+import { PodMetrics, SCRAPE_WALKING_METRICS } from "./metrics.ts";
 
 describe("health and readiness", () => {
   test("/healthz and /readyz answer 200 while serving; unknown paths 404", async (t) => {
@@ -65,6 +65,7 @@ describe("/metrics", () => {
     const text = (await pod.http("/metrics")).text;
     assert.match(text, /^nodejs_eventloop_lag_p99_seconds\{pod="switchboard-0"\} [\d.e+-]+$/m);
     assert.match(text, /^process_cpu_seconds_total/m);
+    for (const name of SCRAPE_WALKING_METRICS) assert.doesNotMatch(text, new RegExp(`^${name}[{ ]`, "m"), `${name} walks every socket at each scrape`);
   });
 
   test("each PodMetrics has its own registry, so pods in one process do not collide", () => {

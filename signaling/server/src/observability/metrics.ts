@@ -1,5 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+/** Node default metrics left out: each one's scrape costs time proportional to the open sockets. */
+export const SCRAPE_WALKING_METRICS = [
+  "process_open_fds",
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
+] as const;
+
 /** Buckets of the relay latency histogram, in seconds: fine below a millisecond. */
 export const RELAY_LATENCY_BUCKETS_S = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
@@ -40,6 +49,10 @@ export class PodMetrics {
       // measured on the 2-core bench box (docs/benchmarks.md), an idle pod with no sockets used
       // 1.5–2.2 % of a core at 1 ms and 0.4 % at 10 ms, more than the whole idle budget.
       collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
+      // These walk every handle, resource or file descriptor of the process at each scrape, on the
+      // event loop: at 19 000 sockets a scrape blocked the pod for 60–190 ms (docs/benchmarks.md),
+      // a stall every scrape interval. switchboard_connections counts the sockets instead.
+      for (const name of SCRAPE_WALKING_METRICS) r.removeSingleMetric(name);
     }
     const sources = this.#sources;
     const live = (name: string, help: string, read: keyof LiveCounts) =>

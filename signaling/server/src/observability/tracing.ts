@@ -3,6 +3,17 @@ import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
 /** The pod's tracer; a no-op until {@link startTracing} installs an SDK. */
 export const tracer = trace.getTracer("switchboard-signaling");
 
+let enabled = false;
+
+/**
+ * True while {@link startTracing} has an SDK running. Hot paths (the relay) start their spans only
+ * then: a no-op span still costs its attributes object and the proxy tracer's delegate lookup on
+ * every message.
+ */
+export function tracingEnabled(): boolean {
+  return enabled;
+}
+
 /** Handle of a running OpenTelemetry SDK. */
 export interface TracingHandle {
   shutdown(): Promise<void>;
@@ -21,7 +32,13 @@ export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv =
   ]);
   const sdk = new NodeSDK({ serviceName, traceExporter: new OTLPTraceExporter(), instrumentations: [] });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  enabled = true;
+  return {
+    shutdown: () => {
+      enabled = false;
+      return sdk.shutdown();
+    },
+  };
 }
 
 /** Ends `span` with an error status naming `code` (never a message that could hold a secret). */
