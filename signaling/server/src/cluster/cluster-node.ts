@@ -81,6 +81,8 @@ export class ClusterNode implements ClusterPort {
   readonly #barriers = new Map<string, () => void>();
   /** Told the ring version this pod applied (metrics). */
   readonly #ringListeners: Array<(version: number) => void> = [];
+  /** Set by `stop`: background waits of the handoff end. */
+  #stopped = false;
   /** Bus positions of the events being taken, and the highest one seen. */
   readonly #eventsInFlight = new Set<number>();
   #eventsSeenSeq = 0;
@@ -422,6 +424,7 @@ export class ClusterNode implements ClusterPort {
 
   /** Stops consuming and following the ring (the bus and directory belong to the caller). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     if (this.#refreshTimer) clearInterval(this.#refreshTimer);
     this.#refreshTimer = null;
     this.#takeovers.stop();
@@ -429,6 +432,8 @@ export class ClusterNode implements ClusterPort {
     this.journal.stop();
     await Promise.all(this.#consumers.splice(0).map((c) => c.stop()));
     await this.#o.ring.stop();
+    // A handoff in progress gives up its waits (convergence, events, its barrier) once stopped.
+    for (const passed of this.#barriers.values()) passed();
   }
 
   async #publish(subject: string, value: RoomCommand | ControlCommand | EventEnvelope): Promise<void> {
@@ -466,7 +471,7 @@ export class ClusterNode implements ClusterPort {
     }
     const parent = propagation.extract(context.active(), m.headers);
     await context.with(parent, () =>
-      tracer.startActiveSpan("switchboard.owner", { attributes: { "switchboard.key": commandKey(cmd), "switchboard.command": cmd.k } }, async (span) => {
+      tracer.startActiveSpan("switchboard.owner", { attributes: { "switchboard.key": key, "switchboard.command": cmd.k } }, async (span) => {
         try {
           // While the room is being handed over to this pod, its commands wait in line; the consumer
           // goes on (a handoff may be behind this message).
@@ -495,7 +500,7 @@ export class ClusterNode implements ClusterPort {
   /** Resolves once every pod of `ring` reports its version (or after 10 s: a pod may be gone). */
   async #converged(ring: HashRing): Promise<void> {
     const deadline = Date.now() + 10_000;
-    for (;;) {
+    while (!this.#stopped) {
       try {
         const applied = await this.#o.directory.ringVersions();
         if (ring.members.every((m) => (applied[m.name] ?? -1) >= ring.version)) return;
@@ -512,6 +517,7 @@ export class ClusterNode implements ClusterPort {
 
   /** Passes a marker through this pod's own command subject: every command stored before it was applied. */
   async #barrier(): Promise<void> {
+    if (this.#stopped) return;
     const id = randomBytes(8).toString("hex");
     const passed = new Promise<void>((resolve) => this.#barriers.set(id, resolve));
     await this.#publish(this.subjects.command(this.podName, "ctl"), { k: "barrier", id });
@@ -525,7 +531,7 @@ export class ClusterNode implements ClusterPort {
 
   async #eventsCaughtUp(beforeSeq: number): Promise<void> {
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !this.#stopped) {
       const earlierInFlight = [...this.#eventsInFlight].some((s) => s < beforeSeq || beforeSeq === 0);
       if (!earlierInFlight && beforeSeq > 0 && this.#eventsSeenSeq >= beforeSeq) return;
       if (!earlierInFlight && (await this.#o.bus.pending(`ev-${this.podName}`)) === 0) return;

@@ -44,80 +44,28 @@ export class MemoryBus implements ClusterBus {
       this.#consumers.set(name, state);
     }
     const consumer = state;
-    let stopped = false;
-    let wake: (() => void) | null = null;
-    const loop = (async () => {
-      while (!stopped && !this.#closed) {
-        const next = this.#messages.find((m) => m.streamSeq > consumer.ackFloor && subjectMatches(consumer.filter, m.subject));
-        if (!next) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            this.#wakers.add(resolve);
-          });
-          if (wake) this.#wakers.delete(wake);
-          continue;
-        }
-        try {
-          await handler(next);
-          consumer.ackFloor = next.streamSeq;
-        } catch {
-          await new Promise((r) => setTimeout(r, this.#retryDelayMs));
-        }
+    // One message at a time (a valid way to honour `keyOf`); a failing handler sees it again.
+    return this.#follow(consumer.filter, consumer.ackFloor + 1, async (m) => {
+      try {
+        await handler(m);
+        consumer.ackFloor = m.streamSeq;
+        return true;
+      } catch {
+        await new Promise((r) => setTimeout(r, this.#retryDelayMs));
+        return false;
       }
-    })();
-    const running = {
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await loop;
-      },
-    };
-    this.#running.add(running);
-    return {
-      stop: async () => {
-        this.#running.delete(running);
-        await running.stop();
-      },
-    };
+    });
   }
 
   async tail(filter: string, fromSeq: number, handler: (msg: BusMessage) => void): Promise<BusConsumer> {
-    let next = Math.max(1, fromSeq);
-    let stopped = false;
-    let wake: (() => void) | null = null;
-    const loop = (async () => {
-      while (!stopped && !this.#closed) {
-        const m = this.#messages.find((x) => x.streamSeq >= next && subjectMatches(filter, x.subject));
-        if (!m) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            this.#wakers.add(resolve);
-          });
-          if (wake) this.#wakers.delete(wake);
-          continue;
-        }
-        next = m.streamSeq + 1;
-        try {
-          handler(m);
-        } catch {
-          // the caller logs its own failures
-        }
+    return this.#follow(filter, Math.max(1, fromSeq), async (m) => {
+      try {
+        handler(m);
+      } catch {
+        // the caller logs its own failures
       }
-    })();
-    const running = {
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await loop;
-      },
-    };
-    this.#running.add(running);
-    return {
-      stop: async () => {
-        this.#running.delete(running);
-        await running.stop();
-      },
-    };
+      return true;
+    });
   }
 
   async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
@@ -140,6 +88,44 @@ export class MemoryBus implements ClusterBus {
 
   async deleteConsumer(name: string): Promise<void> {
     this.#consumers.delete(name);
+  }
+
+  /**
+   * Hands the stored messages matching `filter` from position `from` on to `take`, one at a time,
+   * waiting for new ones, until stopped; `take` resolves false to get the same message again.
+   */
+  #follow(filter: string, from: number, take: (m: BusMessage) => Promise<boolean>): BusConsumer {
+    let next = from;
+    let stopped = false;
+    let wake: (() => void) | null = null;
+    const loop = (async () => {
+      while (!stopped && !this.#closed) {
+        const m = this.#messages.find((x) => x.streamSeq >= next && subjectMatches(filter, x.subject));
+        if (!m) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            this.#wakers.add(resolve);
+          });
+          if (wake) this.#wakers.delete(wake);
+          continue;
+        }
+        if (await take(m)) next = m.streamSeq + 1;
+      }
+    })();
+    const running = {
+      stop: async () => {
+        stopped = true;
+        wake?.();
+        await loop;
+      },
+    };
+    this.#running.add(running);
+    return {
+      stop: async () => {
+        this.#running.delete(running);
+        await running.stop();
+      },
+    };
   }
 
   async close(): Promise<void> {
