@@ -19,6 +19,7 @@ import { RoomHandoff, toStored } from "./room-handoff.ts";
 import type { RoomStore } from "./room-store.ts";
 import type { RoomMember } from "../rooms/room-service.ts";
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -65,6 +66,8 @@ export class ClusterNode implements ClusterPort {
   /** Sessions of this pod registered as devices (re-registered before their entries expire). */
   readonly #devices = new Map<string, { userId: string; peerId: string }>();
   #refreshTimer: ReturnType<typeof setInterval> | null = null;
+  /** A refresh is going through its slices. */
+  #refreshing = false;
   /** Writes every local session's frames to the session store before they reach the socket. */
   readonly journal: SessionJournal;
   /** Sessions being taken over: keys whose owner has not yet sent its `moved` marker. */
@@ -209,15 +212,34 @@ export class ClusterNode implements ClusterPort {
       }),
     );
     this.#consumers.push(await bus.consume(`ctl-${this.podName}`, this.subjects.controlFor(this.podName), (m) => this.#onControl(m)));
-    this.#refreshTimer = setInterval(() => {
-      for (const id of this.#devices.keys()) void this.#register(id);
-      const held = this.#hub ? [...this.#hub.sessions.values()].filter((s) => s.journal === this.journal).map((s) => s.id) : [];
-      this.#o.sessions.refresh(held, this.#o.sessionTtlMs).catch((err: unknown) => this.#o.log.warn({ err }, "session store: refresh failed"));
+    this.#refreshTimer = setInterval(() => void this.#refresh(), Math.min(DEVICE_TTL_MS, this.#o.sessionTtlMs) / 3);
+    this.#refreshTimer.unref();
+  }
+
+  /**
+   * Every few seconds: re-registers this pod's devices, extends its sessions' records and its rooms'
+   * (before they expire), and forgets released sessions. The devices and sessions go in slices a
+   * little apart: all at once they were thousands of Redis commands made in one go, which stalled
+   * this pod's event loop for tens of milliseconds (and queued the session logs' writes behind them).
+   */
+  async #refresh(): Promise<void> {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
+    try {
       const now = Date.now();
       for (const [id, until] of this.#released) if (until <= now) this.#released.delete(id);
       this.#refreshRooms();
-    }, Math.min(DEVICE_TTL_MS, this.#o.sessionTtlMs) / 3);
-    this.#refreshTimer.unref();
+      const devices = [...this.#devices.keys()];
+      const held = this.#hub ? [...this.#hub.sessions.values()].filter((s) => s.journal === this.journal).map((s) => s.id) : [];
+      for (let i = 0; i < Math.max(devices.length, held.length) && !this.#stopped; i += REFRESH_SLICE) {
+        if (i > 0) await delay(REFRESH_SLICE_GAP_MS, undefined, { ref: false });
+        for (const id of devices.slice(i, i + REFRESH_SLICE)) void this.#register(id);
+        const ids = held.slice(i, i + REFRESH_SLICE);
+        if (ids.length > 0) this.#o.sessions.refresh(ids, this.#o.sessionTtlMs).catch((err: unknown) => this.#o.log.warn({ err }, "session store: refresh failed"));
+      }
+    } finally {
+      this.#refreshing = false;
+    }
   }
 
   ownsRoom(room: string): boolean {
@@ -658,6 +680,13 @@ export class ClusterNode implements ClusterPort {
 
 /** How long a device entry lives in the directory without being re-registered (a dead pod's devices vanish). */
 const DEVICE_TTL_MS = 60_000;
+
+/**
+ * Devices and sessions refreshed at once, and the pause between two slices (19 000 sessions take
+ * 190 slices, under 4 s: well within the refresh period).
+ */
+const REFRESH_SLICE = 100;
+const REFRESH_SLICE_GAP_MS = 20;
 
 /** Messages a pod's command or event consumer handles at once (across rooms, calls or sessions). */
 const CONSUMER_IN_FLIGHT = 256;

@@ -29,6 +29,10 @@ interface Journaled {
 /** Longest an acknowledgement waits for frames to ride with before it is written alone. */
 export const ACK_WRITE_DELAY_MS = 1000;
 
+/** How often due acknowledgements are looked for, and how many at least are written per tick when more are due. */
+const ACK_TICK_MS = 20;
+const ACK_BATCH = 64;
+
 /** Options of {@link SessionJournal}. */
 export interface SessionJournalOptions {
   readonly store: SessionStore;
@@ -55,9 +59,12 @@ export class SessionJournal implements FrameJournal {
   #dirty = new Set<Journaled>();
   #flushing: Promise<void> | null = null;
   #scheduled = false;
-  /** Sessions whose acknowledgement advanced with no frames to carry it. */
-  readonly #ackDirty = new Set<Journaled>();
-  #ackTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Sessions whose acknowledgement advanced with no frames to carry it, with the time
+   * (`performance.now()`) it is due by; in insertion order, which is due order.
+   */
+  readonly #ackDirty = new Map<Journaled, number>();
+  #ackTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: SessionJournalOptions) {
     this.#o = options;
@@ -78,6 +85,7 @@ export class SessionJournal implements FrameJournal {
     if (!j) return [];
     this.#sessions.delete(sessionId);
     this.#dirty.delete(j);
+    this.#ackDirty.delete(j);
     j.session.journal = null;
     for (const w of j.waiters.splice(0)) w.resolve();
     const flags = j.fromBus.splice(0);
@@ -124,26 +132,43 @@ export class SessionJournal implements FrameJournal {
 
   /**
    * The client acknowledged more: the log may forget it. Written lazily — with the session's next
-   * frames, or within {@link ACK_WRITE_DELAY_MS} — so acknowledgements cost no write of their own
-   * on a busy session.
+   * frames, or about {@link ACK_WRITE_DELAY_MS} later — so acknowledgements cost no write of their
+   * own on a busy session. Each session's acknowledgement is due on its own clock, and a few due
+   * ones ride with each write (every {@link ACK_TICK_MS}): flushing every session's acknowledgement
+   * at once would put hundreds of writes in one batch, and the frames behind it would wait for all.
    */
   acked(session: Session): void {
     const j = this.#sessions.get(session.id);
-    if (!j || j.broken || session.ackedSeq <= j.ackedWritten || this.#dirty.has(j)) return;
-    this.#ackDirty.add(j);
+    if (!j || j.broken || session.ackedSeq <= j.ackedWritten || this.#dirty.has(j) || this.#ackDirty.has(j)) return;
+    this.#ackDirty.set(j, performance.now() + ACK_WRITE_DELAY_MS);
     if (this.#ackTimer) return;
-    this.#ackTimer = setTimeout(() => {
-      this.#ackTimer = null;
-      for (const a of this.#ackDirty) if (this.#sessions.get(a.session.id) === a) this.#dirty.add(a);
-      this.#ackDirty.clear();
-      if (this.#dirty.size > 0) this.#schedule();
-    }, ACK_WRITE_DELAY_MS);
+    this.#ackTimer = setInterval(() => this.#ackTick(), ACK_TICK_MS);
     this.#ackTimer.unref();
+  }
+
+  /** Marks the acknowledgements that are due (at most {@link ACK_BATCH} a tick) for the next write. */
+  #ackTick(): void {
+    const now = performance.now();
+    // A burst of due acknowledgements is spread over ticks, yet a backlog drains within a second.
+    const cap = Math.max(ACK_BATCH, Math.ceil(this.#ackDirty.size / 50));
+    let taken = 0;
+    for (const [j, due] of this.#ackDirty) {
+      if (due > now || taken >= cap) break;
+      this.#ackDirty.delete(j);
+      if (this.#sessions.get(j.session.id) !== j || j.session.ackedSeq <= j.ackedWritten) continue;
+      this.#dirty.add(j);
+      taken += 1;
+    }
+    if (taken > 0) this.#schedule();
+    if (this.#ackDirty.size === 0 && this.#ackTimer) {
+      clearInterval(this.#ackTimer);
+      this.#ackTimer = null;
+    }
   }
 
   /** Stops the acknowledgement timer (pod shutdown). */
   stop(): void {
-    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    if (this.#ackTimer) clearInterval(this.#ackTimer);
     this.#ackTimer = null;
     this.#ackDirty.clear();
   }
@@ -212,6 +237,7 @@ export class SessionJournal implements FrameJournal {
       });
       j.membershipDirty = false;
       j.ackedWritten = s.ackedSeq;
+      this.#ackDirty.delete(j);
       taken.push({ j, frames, fromBus });
     }
     let results: AppendResult[] | null = null;
