@@ -212,10 +212,16 @@ export async function idle(ctx: ScenarioContext): Promise<IdleResult> {
   await sleep(options.settleSeconds * 1000);
   log(`  idle CPU window ${options.idleSeconds} s …`);
   await scrapeLoopLag(target);
+  const profiler = options.profile ? await target.inspect() : null;
+  await profiler?.startProfiling();
   const cpu = new CpuMeter([target.pid]).start();
   const generator = new CpuMeter(pool.pids).start();
   const foreign = new ForeignCpuMeter([target.pid, ...pool.pids]).start();
   await sleep(options.idleSeconds * 1000);
+  if (profiler) {
+    writeFileSync(join(ctx.profileDir, `${target.name}-idle.cpuprofile`), JSON.stringify(await profiler.stopProfiling()));
+    await profiler.close();
+  }
   const c = cpu.stop();
   const g = generator.stop();
   const foreignCpuPercentOfCore = foreign.stop();

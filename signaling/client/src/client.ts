@@ -1,4 +1,7 @@
 import {
+  DEFAULT_ACK_AFTER_BYTES,
+  DEFAULT_ACK_AFTER_EVENTS,
+  DEFAULT_ACK_INTERVAL_MS,
   PROTOCOL_VERSION,
   decodeServerMessage,
   type AppData,
@@ -41,8 +44,15 @@ export interface ClientOptions {
   readonly reconnectInitialDelayMs?: number;
   /** @default 10000 */
   readonly reconnectMaxDelayMs?: number;
-  /** How often acknowledgements are sent when events arrived. @default 500 */
+  /**
+   * Acknowledgements ride on the next request; without one, an `ack` is sent at most this often
+   * when events arrived. @default 5000 (DEFAULT_ACK_INTERVAL_MS)
+   */
   readonly ackIntervalMs?: number;
+  /** An `ack` is sent at once when this many events are unacknowledged. @default 64 */
+  readonly ackAfterEvents?: number;
+  /** …or when their frames add up to this many characters. @default 65536 */
+  readonly ackAfterBytes?: number;
   /** Rejoin rooms automatically when a session could not be resumed. @default true */
   readonly autoRejoin?: boolean;
 }
@@ -104,6 +114,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #welcome: Welcome | null = null;
   #lastSeq = 0;
   #ackedSeq = 0;
+  /** Characters of the event frames received since the last acknowledgement. */
+  #unackedChars = 0;
   #replayLeft = 0;
   #nextId = 1;
   readonly #pending = new Map<string, Pending>();
@@ -295,7 +307,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     ws.onmessage = (ev) => {
       if (generation !== this.#generation) return;
       this.#lastFrameAtMs = Date.now();
-      this.#onFrame(String(ev.data));
+      const text = String(ev.data);
+      this.#onFrame(text);
+      if (this.#lastSeq > this.#ackedSeq) {
+        this.#unackedChars += text.length;
+        if (this.#lastSeq - this.#ackedSeq >= (this.#o.ackAfterEvents ?? DEFAULT_ACK_AFTER_EVENTS) || this.#unackedChars >= (this.#o.ackAfterBytes ?? DEFAULT_ACK_AFTER_BYTES)) this.#sendAck();
+      }
     };
     ws.onclose = (ev) => {
       if (generation !== this.#generation) return;
@@ -311,9 +328,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (ws !== this.#ws) return;
     const w = this.#welcome;
     if (w) {
-      ws.send(JSON.stringify({ type: "resume", v: PROTOCOL_VERSION, sessionId: w.sessionId, resumeToken: w.resumeToken, lastSeq: this.#lastSeq, ...(token ? { token } : {}) }));
+      ws.send(JSON.stringify({ type: "resume", v: PROTOCOL_VERSION, sessionId: w.sessionId, resumeToken: w.resumeToken, lastSeq: this.#lastSeq, textHeartbeat: true, ...(token ? { token } : {}) }));
     } else {
-      ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
+      ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, textHeartbeat: true, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
     }
   }
 
@@ -342,6 +359,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         return this.#onResumeFailed(m.reason);
       case "pong":
         return;
+      case "ping":
+        return this.#answerHeartbeat();
       case "reconnect":
         setTimeout(() => this.#ws?.close(CLIENT_RECONNECT_CLOSE_CODE, "server asked to reconnect"), m.afterMs);
         break;
@@ -385,6 +404,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     this.#welcome = w;
     this.#lastSeq = 0;
     this.#ackedSeq = 0;
+    this.#unackedChars = 0;
     this.#liveSinceMs = Date.now();
     this.#goLive(w.heartbeatIntervalMs);
     this.emit("session", w);
@@ -437,28 +457,31 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     const token = await this.#token().catch(() => undefined);
     if (ws !== this.#ws) return;
     // The rooms are rejoined when the new welcome arrives.
-    ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
+    ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, textHeartbeat: true, ...(token ? { token } : {}), ...(this.#o.device ? { device: this.#o.device } : {}) }));
   }
 
   #goLive(heartbeatIntervalMs: number): void {
     this.#setState("open");
     this.#lastFrameAtMs = Date.now();
     this.#stopTimers();
-    this.#ackTimer = setInterval(() => this.#sendAck(), this.#o.ackIntervalMs ?? 500);
-    // Browsers answer WebSocket pings but cannot see them: an app-level ping lets the client
-    // notice a dead connection itself.
+    this.#ackTimer = setInterval(() => this.#sendAck(), this.#o.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS);
+    // The pod sends a silent client a text `ping` every heartbeat period (answered in #onFrame),
+    // so a live connection is never silent much longer than a period. The pod skips the ping when
+    // the client talked during the period; after 1.5 periods without a frame the client pings
+    // (`pong` comes back), after 2.5 it gives the connection up and resumes on a new one.
     this.#pingTimer = setInterval(() => {
       const ws = this.#ws;
       if (!ws || ws.readyState !== 1) return;
-      if (Date.now() - this.#lastFrameAtMs > heartbeatIntervalMs * 2) {
+      const silentMs = Date.now() - this.#lastFrameAtMs;
+      if (silentMs > heartbeatIntervalMs * 2.5) {
         this.#ws = null;
         this.#generation++;
         ws.close(CLIENT_RECONNECT_CLOSE_CODE, "no traffic");
         this.#onClose(1006, "no traffic");
         return;
       }
-      ws.send(JSON.stringify({ type: "ping", ts: Date.now() }));
-    }, heartbeatIntervalMs);
+      if (silentMs > heartbeatIntervalMs * 1.5) ws.send(JSON.stringify({ type: "ping", ts: Date.now() }));
+    }, heartbeatIntervalMs / 2);
     unref(this.#ackTimer);
     unref(this.#pingTimer);
   }
@@ -466,8 +489,21 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #sendAck(): void {
     if (this.#lastSeq > this.#ackedSeq && this.#ws?.readyState === 1 && this.#state === "open") {
       this.#ackedSeq = this.#lastSeq;
+      this.#unackedChars = 0;
       this.#ws.send(JSON.stringify({ type: "ack", seq: this.#lastSeq }));
     }
+  }
+
+  /** Answers the pod's heartbeat `ping`, with the acknowledgement when one is due. */
+  #answerHeartbeat(): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1) return;
+    const ack = this.#lastSeq > this.#ackedSeq ? this.#lastSeq : undefined;
+    if (ack !== undefined) {
+      this.#ackedSeq = ack;
+      this.#unackedChars = 0;
+    }
+    ws.send(ack === undefined ? '{"type":"pong"}' : JSON.stringify({ type: "pong", ack }));
   }
 
   #flushUnsent(): void {
@@ -479,7 +515,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     if (!ws || ws.readyState !== 1) return;
     p.sentOn = this.#generation;
     const ack = this.#lastSeq > this.#ackedSeq ? this.#lastSeq : undefined;
-    if (ack !== undefined) this.#ackedSeq = ack;
+    if (ack !== undefined) {
+      this.#ackedSeq = ack;
+      this.#unackedChars = 0;
+    }
     ws.send(JSON.stringify(ack === undefined ? p.message : { ...p.message, ack }));
   }
 

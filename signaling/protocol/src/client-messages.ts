@@ -18,6 +18,12 @@ export const Hello = z.object({
   token: Token.optional(),
   /** A stable device id chosen by the client (e.g. kept in localStorage). */
   device: z.string().max(128).optional(),
+  /**
+   * The client answers the pod's heartbeat `ping` with `pong` (the SDK does): the pod's heartbeat
+   * is then a text frame the client sees (a browser cannot see WebSocket pings), and the client
+   * needs no ping timer of its own. Without it the pod sends WebSocket pings.
+   */
+  textHeartbeat: z.boolean().optional(),
 });
 
 export const Resume = z.object({
@@ -29,9 +35,13 @@ export const Resume = z.object({
   lastSeq: Seq,
   /** A fresh token, when the old one is about to expire. */
   token: Token.optional(),
+  /** As in `hello`. */
+  textHeartbeat: z.boolean().optional(),
 });
 
 export const Ping = z.object({ type: z.literal("ping"), ...base, ts: z.number().optional() });
+/** The answer to the pod's heartbeat `ping` (sessions that said `textHeartbeat`); no reply. */
+export const HeartbeatPong = z.object({ type: z.literal("pong"), ...base });
 export const Ack = z.object({ type: z.literal("ack"), ...base, seq: Seq });
 export const Refresh = z.object({ type: z.literal("refresh"), ...base, token: Token });
 export const Bye = z.object({ type: z.literal("bye"), ...base, reason: z.string().max(256).optional() });
@@ -90,6 +100,7 @@ export const ClientMessage = z.discriminatedUnion("type", [
   Hello,
   Resume,
   Ping,
+  HeartbeatPong,
   Ack,
   Refresh,
   Bye,

@@ -147,9 +147,10 @@ const callEndReason = fc.constantFrom(
 
 /** The fields of a valid message of each type, besides `type`, `id` and `ack`. */
 const bodies: { [T in ClientMessageType]: fc.Arbitrary<Record<string, unknown>> } = {
-  hello: fc.record({ v: fc.integer(), token, device: text(0, 128) }, { requiredKeys: ["v"] }),
-  resume: fc.record({ v: fc.integer(), sessionId: text(1, 64), resumeToken: text(1, 256), lastSeq: seq, token }, { requiredKeys: ["v", "sessionId", "resumeToken", "lastSeq"] }),
+  hello: fc.record({ v: fc.integer(), token, device: text(0, 128), textHeartbeat: fc.boolean() }, { requiredKeys: ["v"] }),
+  resume: fc.record({ v: fc.integer(), sessionId: text(1, 64), resumeToken: text(1, 256), lastSeq: seq, token, textHeartbeat: fc.boolean() }, { requiredKeys: ["v", "sessionId", "resumeToken", "lastSeq"] }),
   ping: fc.record({ ts: fc.double({ noNaN: true, noDefaultInfinity: true }) }, { requiredKeys: [] }),
+  pong: fc.constant({}),
   ack: fc.record({ seq }),
   refresh: fc.record({ token }),
   bye: fc.record({ reason: text(0, 256) }, { requiredKeys: [] }),

@@ -15,6 +15,19 @@ export const DEFAULT_RESUME_WINDOW_MS = 30_000;
 export const DEFAULT_MAX_OUTBOUND_BYTES = 1024 * 1024;
 /** Unacknowledged events kept per session for replay, in bytes. @default 1 MiB */
 export const DEFAULT_MAX_REPLAY_BYTES = 1024 * 1024;
+/**
+ * The SDK's acknowledgement policy. An acknowledgement only lets the pod free replayed events, so
+ * it rides on the client's next message when there is one; otherwise a separate `ack` is sent at
+ * most every {@link DEFAULT_ACK_INTERVAL_MS}, or at once when {@link DEFAULT_ACK_AFTER_EVENTS}
+ * events or {@link DEFAULT_ACK_AFTER_BYTES} of them are unacknowledged (busy rooms keep the pod's
+ * replay buffer small). Each separate `ack` is a frame the pod reads, parses and applies: at one per
+ * event it was half of a relaying pod's inbound frames. @default 5000
+ */
+export const DEFAULT_ACK_INTERVAL_MS = 5_000;
+/** @see DEFAULT_ACK_INTERVAL_MS @default 64 */
+export const DEFAULT_ACK_AFTER_EVENTS = 64;
+/** Characters of unacknowledged event frames. @see DEFAULT_ACK_INTERVAL_MS @default 65536 */
+export const DEFAULT_ACK_AFTER_BYTES = 64 * 1024;
 /** Token-bucket refill rate per socket, messages per second. @default 50 */
 export const DEFAULT_RATE_PER_SECOND = 50;
 /** Token-bucket burst per socket, messages. @default 200 */

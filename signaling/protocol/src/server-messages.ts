@@ -76,6 +76,11 @@ export const ResumeFailed = z.object({
   message: z.string(),
 });
 
+/**
+ * The pod's heartbeat, sent to a session that said `textHeartbeat` when the client was silent for
+ * a heartbeat period; answer with `pong` at once. Not sequenced.
+ */
+export const HeartbeatPing = z.object({ type: z.literal("ping") });
 export const Pong = z.object({ type: z.literal("pong"), id: RequestId.optional(), ts: z.number().optional(), serverTime: z.number() });
 
 export const ErrorMessage = z.object({
@@ -176,6 +181,7 @@ export const ServerMessage = z.discriminatedUnion("type", [
   Welcome,
   Resumed,
   ResumeFailed,
+  HeartbeatPing,
   Pong,
   ErrorMessage,
   Ok,

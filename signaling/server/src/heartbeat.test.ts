@@ -24,7 +24,9 @@ describe("heartbeat", () => {
     await dead.client.nextOf("peer-joined");
     const socket = (dead.client.ws as unknown as { _socket: Socket })._socket;
     socket.pause();
-    const t0 = Date.now();
+    // Interval 0: the socket spoke (hello, join) during it, so it is alive and needs no ping.
+    const t0 = Date.now() + INTERVAL;
+    pod.server.gateway.tick(t0);
 
     // Interval 1: ping sent. Interval 2: one missed, ping again. Neither closes anything.
     pod.server.gateway.tick(t0 + INTERVAL);
@@ -61,9 +63,11 @@ describe("heartbeat", () => {
   test("a socket that answers pings stays, however many intervals pass", async (t) => {
     const pod = await startPod(t, { heartbeatIntervalMs: INTERVAL, heartbeatMissedLimit: 2 });
     const peer = await pod.member("alice", "r");
-    const t0 = Date.now();
     let pings = 0;
     peer.client.ws.on("ping", () => void pings++);
+    // The first period saw hello and join: no ping.
+    const t0 = Date.now() + INTERVAL;
+    pod.server.gateway.tick(t0);
     for (let i = 1; i <= 5; i++) {
       pod.server.gateway.tick(t0 + i * INTERVAL);
       // The ws client answers the ping with a pong by itself. A WebSocket-level ping of our own
@@ -78,12 +82,33 @@ describe("heartbeat", () => {
     assert.ok(pod.server.hub.sessions.get(peer.welcome.sessionId)?.socket);
   });
 
+  test("a client that sends a message every period (the SDK's ping) is never pinged, and one that stops is", async (t) => {
+    const pod = await startPod(t, { heartbeatIntervalMs: INTERVAL, heartbeatMissedLimit: 2 });
+    const peer = await pod.member("alice", "r");
+    let pings = 0;
+    peer.client.ws.on("ping", () => void pings++);
+    const t0 = Date.now();
+    for (let i = 1; i <= 5; i++) {
+      await keepAlive(peer);
+      pod.server.gateway.tick(t0 + i * INTERVAL);
+    }
+    await keepAlive(peer);
+    assert.equal(pings, 0, "a socket that spoke in every period is not pinged");
+    // Silent for a period: pinged (the ws client answers), and kept.
+    pod.server.gateway.tick(t0 + 6 * INTERVAL);
+    pod.server.gateway.tick(t0 + 7 * INTERVAL);
+    await eventually(() => pings === 1, "one ping after a silent period");
+    await keepAlive(peer);
+    assert.equal(peer.client.closeCode, null);
+  });
+
   test("a heartbeat-dead session resumes and peers see it connected again", async (t) => {
     const pod = await startPod(t, { heartbeatIntervalMs: INTERVAL, heartbeatMissedLimit: 1 });
     const dead = await pod.member("dead", "r");
     const alive = await pod.member("alive", "r");
     (dead.client.ws as unknown as { _socket: Socket })._socket.pause();
-    const t0 = Date.now();
+    const t0 = Date.now() + INTERVAL;
+    pod.server.gateway.tick(t0);
     pod.server.gateway.tick(t0 + INTERVAL);
     await keepAlive(alive);
     pod.server.gateway.tick(t0 + 2 * INTERVAL);

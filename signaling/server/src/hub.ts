@@ -15,6 +15,7 @@ import { newCallId } from "./sessions/ids.ts";
 import { SessionRegistry } from "./sessions/session-registry.ts";
 import { FixedWindowCounter } from "./limits/fixed-window.ts";
 import { Session, type DetachCause, type SessionSocket } from "./sessions/session.ts";
+import type { TextFrame } from "./transport/text-frame.ts";
 
 /** Options of {@link Hub}. */
 export interface HubOptions {
@@ -378,7 +379,7 @@ export class Hub {
   }
 
   /** Sends `resumed` and the frames the client has not processed, then attaches the socket. */
-  #sendResumed(socket: SessionSocket, msg: ClientMessageOf<"resume">, session: Session, frames: readonly string[]): void {
+  #sendResumed(socket: SessionSocket, msg: ClientMessageOf<"resume">, session: Session, frames: readonly TextFrame[]): void {
     socket.send(
       JSON.stringify({
         type: "resumed",
@@ -407,6 +408,9 @@ export class Hub {
         throw new SignalingError("SIG_ERR_ALREADY_HANDSHAKEN", "the session is already open on this socket");
       case "ping":
         session.socket?.send(JSON.stringify({ type: "pong", ...(msg.id === undefined ? {} : { id: msg.id }), ...(msg.ts === undefined ? {} : { ts: msg.ts }), serverTime: Date.now() }));
+        return;
+      case "pong":
+        // The answer to the heartbeat (the gateway took note); its piggybacked ack was applied above.
         return;
       case "ack":
         session.ack(msg.seq);

@@ -16,7 +16,7 @@
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import * as hdr from "hdr-histogram-js";
 import { WebSocket } from "ws";
-import { PROTOCOL_VERSION, WS_SUBPROTOCOL_V1 } from "@switchboard/protocol";
+import { DEFAULT_ACK_AFTER_BYTES, DEFAULT_ACK_AFTER_EVENTS, PROTOCOL_VERSION, WS_SUBPROTOCOL_V1 } from "@switchboard/protocol";
 import type {
   ClientProtocol,
   ConnectCommand,
@@ -43,6 +43,8 @@ interface Client {
   /** Switchboard: highest `seq` received and highest acknowledged. */
   lastSeq: number;
   ackedSeq: number;
+  /** Characters of the frames received since the last acknowledgement. */
+  unackedChars: number;
   room: string;
   /** Replies awaited by request id (Switchboard `join`). */
   readonly waiting: Map<string, (frame: Record<string, unknown>) => void>;
@@ -158,6 +160,7 @@ function connectOne(c: ConnectCommand, index: number, url: string): Promise<stri
       peerId: c.protocol === "peerjs" ? userId : "",
       lastSeq: 0,
       ackedSeq: 0,
+      unackedChars: 0,
       room: "",
       waiting: new Map(),
       onReady: null,
@@ -182,7 +185,7 @@ function connectOne(c: ConnectCommand, index: number, url: string): Promise<stri
     });
     ws.on("message", (data: Buffer) => onFrame(client, data.toString("utf8")));
     ws.on("open", () => {
-      if (c.protocol === "switchboard") ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, token: userId }));
+      if (c.protocol === "switchboard") ws.send(JSON.stringify({ type: "hello", v: PROTOCOL_VERSION, token: userId, textHeartbeat: true }));
       else if (c.protocol === "plain") settle(null);
       // PeerJS: the server speaks first (OPEN).
     });
@@ -211,11 +214,7 @@ function startTimers(c: ConnectCommand): void {
       // What the SDK does: acknowledge the highest seq every ackIntervalMs when events arrived.
       for (let i = tick % ackSlots; i < clients.length; i += ackSlots) {
         const client = clients[i] as Client;
-        if (client.lastSeq > client.ackedSeq && client.ws.readyState === WebSocket.OPEN) {
-          client.ackedSeq = client.lastSeq;
-          client.ws.send(`{"type":"ack","seq":${client.lastSeq}}`);
-          acksSent++;
-        }
+        if (client.lastSeq > client.ackedSeq) sendAck(client);
       }
     } else if (c.protocol === "peerjs") {
       // What the PeerJS client does: a HEARTBEAT every 5 s.
@@ -227,11 +226,32 @@ function startTimers(c: ConnectCommand): void {
   }, SLOT_MS);
 }
 
+/** The Switchboard pod's heartbeat frame (sessions that said `textHeartbeat`, as the SDK does). */
+const HEARTBEAT_PING = '{"type":"ping"}';
+
+function sendAck(client: Client): void {
+  if (client.ws.readyState !== WebSocket.OPEN) return;
+  client.ackedSeq = client.lastSeq;
+  client.unackedChars = 0;
+  client.ws.send(`{"type":"ack","seq":${client.lastSeq}}`);
+  acksSent++;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Receiving
 
 function onFrame(client: Client, text: string): void {
   const now = performance.now();
+  if (text === HEARTBEAT_PING) {
+    // The pod's heartbeat: answered at once, with the acknowledgement when one is due (the SDK).
+    if (client.ws.readyState !== WebSocket.OPEN) return;
+    if (client.lastSeq > client.ackedSeq) {
+      client.ackedSeq = client.lastSeq;
+      client.unackedChars = 0;
+      client.ws.send(`{"type":"pong","ack":${client.lastSeq}}`);
+    } else client.ws.send('{"type":"pong"}');
+    return;
+  }
   if (client.protocol === "switchboard" && text.startsWith('{"seq":')) {
     // Events arrive in seq order; read the number without parsing the whole frame.
     let seq = 0;
@@ -241,6 +261,10 @@ function onFrame(client: Client, text: string): void {
       seq = seq * 10 + (ch - 48);
     }
     client.lastSeq = seq;
+    // What the SDK does besides the timer: acknowledge at once when many events or many
+    // characters of them are unacknowledged.
+    client.unackedChars += text.length;
+    if (client.lastSeq - client.ackedSeq >= DEFAULT_ACK_AFTER_EVENTS || client.unackedChars >= DEFAULT_ACK_AFTER_BYTES) sendAck(client);
   }
   const s = run ? readStamp(text) : null;
   if (s && run) {
@@ -465,6 +489,7 @@ function relayFrame(from: Client, to: Client, type: "offer" | "answer" | "candid
   let ack = "";
   if (from.lastSeq > from.ackedSeq) {
     from.ackedSeq = from.lastSeq;
+    from.unackedChars = 0;
     ack = `,"ack":${from.lastSeq}`;
   }
   const body = type === "candidate" ? `"candidate":${stampedCandidateJson(st)}` : `"sdp":${stampedSdpJson(st)}`;
@@ -489,6 +514,7 @@ async function fanout(c: FanoutCommand): Promise<LoadResult> {
     let ack = "";
     if (sender.lastSeq > sender.ackedSeq) {
       sender.ackedSeq = sender.lastSeq;
+      sender.unackedChars = 0;
       ack = `,"ack":${sender.lastSeq}`;
     }
     sender.ws.send(`{"type":"broadcast","room":"${sender.room}","data":"${st}"${ack}}`);

@@ -13,6 +13,7 @@ import { Session } from "../sessions/session.ts";
 import { handlePeerJsHttp } from "./peerjs-http.ts";
 import { PEERJS_ERRORS, PeerJsQuerySchema, decodePeerJsMessage, errorFrame, type PeerJsErrorText } from "./peerjs-protocol.ts";
 import { PeerJsRealm, sameSecret, type PeerJsClient, type PeerJsSessionHost, type PeerJsSocket } from "./peerjs-realm.ts";
+import type { TextFrame } from "../transport/text-frame.ts";
 
 /** Options of {@link PeerJsGateway}. */
 export interface PeerJsGatewayOptions {
@@ -75,7 +76,7 @@ class PeerJsConnection implements PeerJsSocket {
    * for one): PeerJS clients cannot read it, so it is not written. It stays in the session's
    * replay buffer, which is bounded.
    */
-  send(_frame: string): void {}
+  send(_frame: string | TextFrame): void {}
 
   bufferedBytes(): number {
     return this.ws.bufferedAmount;

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { createPrincipal } from "../auth/index.ts";
+import { framePayload, type TextFrame } from "../transport/text-frame.ts";
 import { Session, type SessionSocket } from "./session.ts";
 
 const principal = createPrincipal({ userId: "alice", roomPatterns: ["*"], grants: ["join"] });
@@ -12,11 +13,16 @@ const principal = createPrincipal({ userId: "alice", roomPatterns: ["*"], grants
 /** A socket that records the frames written to it. */
 function recordingSocket(): SessionSocket & { frames: string[] } {
   const frames: string[] = [];
-  return { frames, send: (f) => void frames.push(f), bufferedBytes: () => 0, close: () => undefined };
+  return { frames, send: (f) => void frames.push(textOf(f)), bufferedBytes: () => 0, close: () => undefined };
 }
 
-function seqOf(frame: string): number {
-  return (JSON.parse(frame) as { seq: number }).seq;
+/** The text a client receives for a frame the session wrote. */
+function textOf(frame: string | TextFrame): string {
+  return typeof frame === "string" ? frame : framePayload(frame).toString("utf8");
+}
+
+function seqOf(frame: string | TextFrame): number {
+  return (JSON.parse(textOf(frame)) as { seq: number }).seq;
 }
 
 function push(session: Session, n: number, data = "x"): void {

@@ -1,11 +1,12 @@
 import type { OutboundEvent } from "@switchboard/protocol";
 import type { Principal } from "../auth/index.ts";
+import { encodeSequencedFrame, encodeTextFrame, type TextFrame } from "../transport/text-frame.ts";
 import { newPeerId, newResumeToken, newSessionId } from "./ids.ts";
 
 /** What a session needs of the socket it is attached to. */
 export interface SessionSocket {
-  /** Writes one text frame. */
-  send(frame: string): void;
+  /** Writes one text frame: its text, or the frame already encoded (sequenced events). */
+  send(frame: string | TextFrame): void;
   /** Bytes written but not yet flushed to the network. */
   bufferedBytes(): number;
   /** Closes the socket with a WebSocket close code. */
@@ -37,14 +38,18 @@ export interface RestoredSession {
   readonly lastSeq: number;
 }
 
+/** What a dropped replay slot holds until the array is compacted. */
+const EMPTY: TextFrame = Buffer.alloc(0);
+
 /** Result of preparing a resume from `lastSeq`. */
-export type ReplayPlan = { readonly ok: true; readonly frames: readonly string[] } | { readonly ok: false; readonly reason: "gap" };
+export type ReplayPlan = { readonly ok: true; readonly frames: readonly TextFrame[] } | { readonly ok: false; readonly reason: "gap" };
 
 /**
  * One client session: identity, its ordered event stream and the events not yet acknowledged.
  *
  * Every event gets the next `seq` (1, 2, 3 … no gaps) and is kept until the client acknowledges it,
- * so a resume can replay exactly what was missed. The replay buffer is bounded by bytes; when it
+ * so a resume can replay exactly what was missed, as the encoded frame that went on the wire
+ * (outside the V8 heap: see transport/text-frame.ts). The replay buffer is bounded by bytes; when it
  * overflows, the oldest events are dropped and a resume from before them fails with `gap` rather
  * than pretending.
  */
@@ -79,7 +84,7 @@ export class Session {
    * The kept frames are `#replayFrames[#replayHead …]`, carrying the contiguous seqs
    * `#replayFloor … lastSeq`: events are only ever dropped from the head, so no seq is stored.
    */
-  #replayFrames: string[] | null = null;
+  #replayFrames: TextFrame[] | null = null;
   #replayHead = 0;
   #replayBytes = 0;
   /** Lowest seq that may still be replayed (everything below was acknowledged or dropped). */
@@ -103,8 +108,8 @@ export class Session {
     s.#acked = r.firstSeq - 1;
     s.durableSeq = r.lastSeq;
     if (r.frames.length > 0) {
-      s.#replayFrames = [...r.frames];
-      for (const f of r.frames) s.#replayBytes += f.length;
+      s.#replayFrames = r.frames.map(encodeTextFrame);
+      for (const f of s.#replayFrames) s.#replayBytes += f.length;
     }
     return s;
   }
@@ -153,9 +158,9 @@ export class Session {
    */
   pushJson(eventJson: string, src = 0): number {
     const seq = this.#nextSeq++;
-    const frame = `{"seq":${seq},${eventJson.slice(1)}`;
+    const frame = encodeSequencedFrame(seq, eventJson);
     this.#keep(frame);
-    if (this.journal) this.journal.enqueue(this, frame, src);
+    if (this.journal) this.journal.enqueue(this, `{"seq":${seq},${eventJson.slice(1)}`, src);
     else this.socket?.send(frame);
     return seq;
   }
@@ -195,7 +200,7 @@ export class Session {
     this.detachCause = cause;
   }
 
-  #keep(frame: string): void {
+  #keep(frame: TextFrame): void {
     (this.#replayFrames ??= []).push(frame);
     this.#replayBytes += frame.length;
     while (this.#replayBytes > this.#replayBytesLimit && this.replayLength > 1) this.#dropHead();
@@ -204,9 +209,9 @@ export class Session {
 
   /** Forgets the oldest kept frame (the caller made sure there is one); the floor moves past it. */
   #dropHead(): void {
-    const frames = this.#replayFrames as string[];
-    this.#replayBytes -= (frames[this.#replayHead] as string).length;
-    frames[this.#replayHead] = "";
+    const frames = this.#replayFrames as TextFrame[];
+    this.#replayBytes -= (frames[this.#replayHead] as TextFrame).length;
+    frames[this.#replayHead] = EMPTY;
     this.#replayHead += 1;
     this.#replayFloor += 1;
   }

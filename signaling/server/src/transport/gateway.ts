@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import {
@@ -18,6 +19,7 @@ import type { Logger } from "../logger.ts";
 import type { PodMetrics } from "../observability/metrics.ts";
 import type { DetachCause } from "../sessions/session.ts";
 import { Connection, type ConnectionShared } from "./connection.ts";
+import { BARE_PONG } from "./text-frame.ts";
 
 /** Options of {@link Gateway}. */
 export interface GatewayOptions {
@@ -165,7 +167,7 @@ export class Gateway {
     socket.once("close", release);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off("close", release);
-      this.#onConnection(ws, ip, headerToken);
+      this.#onConnection(ws, socket as Socket, ip, headerToken);
     });
   }
 
@@ -192,10 +194,22 @@ export class Gateway {
     if (++this.#sliceRuns % slices === 0) this.#housekeep(nowMs);
   }
 
-  /** Pings `conn` when its heartbeat is due; closes it after too many missed pongs. */
+  /**
+   * Once per heartbeat period of each socket: nothing to do when a message arrived during the
+   * period (the client is alive, and its traffic keeps proxies from timing the socket out);
+   * otherwise a ping — a text `ping` the SDK answers with `pong` and sees (its own liveness check),
+   * or a WebSocket ping for other clients — and the socket is closed after too many periods without
+   * a pong or a message. The pings of one period go out in slices of the sockets (`#tickSlice`), so
+   * their answers come back together and are read a batch per wakeup.
+   */
   #heartbeat(conn: Connection, nowMs: number): void {
     if (conn.state !== "open" || nowMs < conn.nextPingAtMs) return;
     const { heartbeatIntervalMs, heartbeatMissedLimit } = this.#o.config;
+    if (conn.heard) {
+      conn.heard = false;
+      conn.nextPingAtMs = nowMs + heartbeatIntervalMs;
+      return;
+    }
     if (conn.awaitingPong) {
       conn.missedPongs += 1;
       if (conn.missedPongs >= heartbeatMissedLimit) {
@@ -205,7 +219,7 @@ export class Gateway {
     }
     conn.awaitingPong = true;
     conn.nextPingAtMs = nowMs + heartbeatIntervalMs;
-    conn.ws.ping();
+    conn.ping();
   }
 
   /** Terminates sockets past their close deadline, sweeps sessions (resume windows, token expiry). */
@@ -266,10 +280,11 @@ export class Gateway {
     this.#wss.close();
   }
 
-  #onConnection(ws: WebSocket, ip: string, headerToken: string | undefined): void {
+  #onConnection(ws: WebSocket, socket: Socket, ip: string, headerToken: string | undefined): void {
     const { config } = this.#o;
     const conn = new Connection({
       ws,
+      socket,
       ip,
       headerToken,
       nowMs: Date.now(),
@@ -312,7 +327,9 @@ export class Gateway {
   #onMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
     if (conn.state === "closed") return;
     const receivedAt = performance.now();
-    conn.markAlive();
+    // The answer to a heartbeat: no decode, no rate limit (the pod paces pings). A pong is a sign
+    // of life but not "heard": a client that only answers pings is pinged every period.
+    if (!isBinary && data.length === BARE_PONG.length && data.equals(BARE_PONG) && conn.state === "open") return conn.markAlive();
     if (isBinary) return this.#invalid(conn, "SIG_ERR_BINARY_FRAME", "binary frames are not supported", undefined, undefined);
     const decoded = decodeClientMessage(data.toString("utf8"));
     // Limited after parsing (a frame is at most maxMessageBytes) so the error can echo the request
@@ -323,6 +340,8 @@ export class Gateway {
     }
     if (!decoded.ok) return this.#invalid(conn, decoded.code, decoded.message, decoded.field, decoded.id);
     const msg = decoded.message;
+    if (msg.type === "pong") conn.markAlive();
+    else conn.markHeard();
     this.#o.metrics.messageIn(msg.type);
     if (conn.pending) {
       const next: Promise<void> = conn.pending.then(() => this.#dispatch(conn, msg, receivedAt));
@@ -360,6 +379,7 @@ export class Gateway {
       this.#invalid(conn, "SIG_ERR_HANDSHAKE_REQUIRED", "send hello or resume first", undefined, msg.id);
       return;
     }
+    conn.textHeartbeat = msg.textHeartbeat === true;
     try {
       if (msg.type === "hello") {
         const session = await hub.hello(msg, conn, conn.headerToken);
