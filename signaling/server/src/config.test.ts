@@ -60,6 +60,7 @@ describe("parseConfig", () => {
     assert.equal(c.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS);
     assert.equal(c.heartbeatIntervalMs, 25_000);
     assert.equal(c.heartbeatMissedLimit, 2);
+    assert.equal(c.gcHeapGrowingPercent, 300);
     assert.equal(c.resumeWindowMs, DEFAULT_RESUME_WINDOW_MS);
     assert.equal(c.resumeWindowMs, 30_000);
     assert.equal(c.calls.ringTimeoutMs, 60_000);
@@ -119,6 +120,7 @@ describe("loadConfig", () => {
       SWITCHBOARD_MAX_MESSAGE_BYTES: "4096",
       SWITCHBOARD_MAX_CONNECTIONS_PER_IP: "3",
       SWITCHBOARD_HEARTBEAT_INTERVAL_MS: "1000",
+      SWITCHBOARD_GC_HEAP_GROWING_PERCENT: "0",
       SWITCHBOARD_RESUME_WINDOW_MS: "500",
       SWITCHBOARD_DRAIN_TIMEOUT_MS: "1234",
       SWITCHBOARD_TURN_SECRET: "turn-secret-0123456789",
@@ -132,6 +134,7 @@ describe("loadConfig", () => {
     assert.equal(c.limits.maxMessageBytes, 4096);
     assert.equal(c.limits.maxConnectionsPerIp, 3);
     assert.equal(c.heartbeatIntervalMs, 1000);
+    assert.equal(c.gcHeapGrowingPercent, 0);
     assert.equal(c.resumeWindowMs, 500);
     assert.equal(c.drain.timeoutMs, 1234);
     assert.equal(c.turn.secret, "turn-secret-0123456789");

@@ -58,6 +58,15 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   heartbeatIntervalMs: int(10).default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  /**
+   * How far V8's old generation may grow past what survived the last full GC before the next one,
+   * in percent (V8's `--heap-growing-percent`; 0 leaves it to V8's heuristics). V8's own factor is
+   * often 1.1–1.3 on a pod's small heap: with objects promoted at 1–2 MB/s under relay load, that
+   * was a full GC every 1–3 s, each a 5–10 ms pause plus marking steps on the loop — the pod's
+   * latency tail. 300 lets the old generation reach 4× its live size first (memory for latency;
+   * docs/benchmarks.md). Applied by the pod process at start (main.ts).
+   */
+  gcHeapGrowingPercent: int(0, 1000).default(300),
   heartbeatMissedLimit: int(1).default(DEFAULT_HEARTBEAT_MISSED_LIMIT),
   resumeWindowMs: int(0).default(DEFAULT_RESUME_WINDOW_MS),
   /** Warn the client this long before its token expires. */
@@ -140,6 +149,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   SWITCHBOARD_SESSIONS_PER_USER_PER_MINUTE: "limits.sessionsPerUserPerMinute",
   SWITCHBOARD_CALLS_PER_USER_PER_MINUTE: "limits.callsPerUserPerMinute",
   SWITCHBOARD_HEARTBEAT_INTERVAL_MS: "heartbeatIntervalMs",
+  SWITCHBOARD_GC_HEAP_GROWING_PERCENT: "gcHeapGrowingPercent",
   SWITCHBOARD_RESUME_WINDOW_MS: "resumeWindowMs",
   SWITCHBOARD_DRAIN_TIMEOUT_MS: "drain.timeoutMs",
   SWITCHBOARD_CLUSTER_NAME: "cluster.name",

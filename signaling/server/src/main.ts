@@ -2,6 +2,7 @@
 /**
  * The pod's entry point: configuration, tracing, the server, and signal handling. Wiring only.
  */
+import { setFlagsFromString } from "node:v8";
 import { createSignalingServer } from "./app.ts";
 import { connectCluster } from "./cluster/connect.ts";
 import { ConfigError, loadConfig } from "./config.ts";
@@ -18,6 +19,8 @@ try {
   }
   throw err;
 }
+// A process-wide GC setting, so the pod process sets it (not the server, which tests embed).
+if (config.gcHeapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.gcHeapGrowingPercent}`);
 const log = createLogger(config.logLevel, { pod: config.podName });
 const tracing = await startTracing("switchboard-signaling");
 const cluster = await connectCluster(config, log);
