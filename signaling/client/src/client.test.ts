@@ -508,6 +508,59 @@ describe("SwitchboardClient", () => {
     assert.equal((await rejection(alice.request({ type: "ping" }))).code, "SIG_CLIENT_CLOSED");
   });
 
+  test("heartbeat: an idle client sees the pod's text pings, answers pong and stays on its session; the pod never closes it", BOUNDED, async (t) => {
+    const f = fixture(t);
+    const server = await f.server({ heartbeatIntervalMs: 100 });
+    let pings = 0;
+    // Node's WebSocket, like a browser's, cannot see WebSocket-level pings: these are text frames.
+    const Counting = class extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        this.addEventListener("message", (e) => {
+          if (e.data === '{"type":"ping"}') pings += 1;
+        });
+      }
+    };
+    const client = f.client(server.wsUrl, "alice", { WebSocket: Counting as unknown as WebSocketFactory });
+    let sessions = 0;
+    client.on("session", () => void (sessions += 1));
+    const welcome = await client.connect();
+    // 15 periods of silence: without answers the pod would close the socket after 2.
+    await until(() => pings >= 15, "15 heartbeat pings");
+    assert.equal(client.state, "open");
+    assert.equal(sessions, 1, "the same session throughout");
+    assert.ok(server.hub.sessions.get(welcome.sessionId)?.socket, "still attached on the pod");
+    assert.doesNotMatch(await (await fetch(`${server.httpUrl}/metrics`)).text(), /SIG_ERR_HEARTBEAT_TIMEOUT/);
+  });
+
+  test("acknowledgements: at once after 64 events, and on the heartbeat pong, without the ack timer", BOUNDED, async (t) => {
+    const f = fixture(t);
+    const server = await f.server({ heartbeatIntervalMs: 60_000 });
+    // The ack timer never fires in this test.
+    const alice = f.client(server.wsUrl, "alice", { ackIntervalMs: 600_000 });
+    const bob = f.client(server.wsUrl, "bob", { ackIntervalMs: 600_000 });
+    const aliceWelcome = await alice.connect();
+    await bob.connect();
+    await alice.join("r");
+    await bob.join("r");
+    const to = alice.session?.peerId as string;
+    const session = () => server.hub.sessions.get(aliceWelcome.sessionId);
+    for (let i = 0; i < 10; i++) await bob.message("r", to, i);
+    await until(() => alice.lastSeq >= (session()?.lastSeq ?? Infinity), "alice has the 10 messages");
+    const ackedBefore = session()?.ackedSeq ?? -1;
+    assert.ok(ackedBefore < alice.lastSeq, "fewer than 64 events: not acknowledged yet");
+    for (let i = 10; i < 80; i++) await bob.message("r", to, i);
+    await until(() => (session()?.ackedSeq ?? 0) >= ackedBefore + 64, "an ack after 64 unacknowledged events");
+    // The rest rides on the answer to the next heartbeat ping (the pod pings a silent socket).
+    await until(() => alice.lastSeq >= (session()?.lastSeq ?? Infinity), "alice has all 80");
+    assert.ok((session()?.ackedSeq ?? 0) < alice.lastSeq, "the last events are not acknowledged yet");
+    // Alice spoke in this period (her ack): the first check only notes it; the next one pings.
+    const now = Date.now();
+    server.gateway.tick(now + 60_000);
+    server.gateway.tick(now + 120_000);
+    await until(() => session()?.ackedSeq === alice.lastSeq, "the pong carried the acknowledgement");
+  });
+
   test("token-expiring makes the client refresh with a fresh token", BOUNDED, async (t) => {
     const f = fixture(t);
     const server = await f.server({ auth: JWT_AUTH, tokenExpiryWarningMs: 2 * 3600_000 });
