@@ -126,8 +126,13 @@ export class NatsBus implements ClusterBus {
   async #watchStatus(): Promise<void> {
     // The iterator ends when the connection closes.
     for await (const s of this.#nc.status()) {
-      if (s.type === "disconnect") this.#connected = false;
-      else if (s.type === "reconnect") this.#connected = true;
+      if (s.type === "disconnect") {
+        this.#connected = false;
+        // Their acks will not come on this connection: fail them now rather than after the
+        // publish timeout, so callers (and the breaker) learn of the outage at once.
+        for (const pending of this.#acks.values()) pending.reject(new Error(`NATS connection lost before the publish to ${pending.subject} was acknowledged`));
+        this.#acks.clear();
+      } else if (s.type === "reconnect") this.#connected = true;
     }
   }
 
@@ -185,6 +190,8 @@ export class NatsBus implements ClusterBus {
     return new Promise<number>((resolve, reject) => {
       this.#acks.set(token, { subject, resolve, reject, deadline: performance.now() + PUBLISH_TIMEOUT_MS });
       this.#send(() => {
+        // Failed meanwhile (the connection dropped): not sent, so it cannot be stored after the caller was told it failed.
+        if (!this.#acks.has(token)) return;
         try {
           this.#nc.publish(subject, data, h ? { reply: this.#ackInbox + token, headers: h } : { reply: this.#ackInbox + token });
         } catch (err) {
