@@ -48,8 +48,8 @@ export type ReplayPlan = { readonly ok: true; readonly frames: readonly TextFram
  * One client session: identity, its ordered event stream and the events not yet acknowledged.
  *
  * Every event gets the next `seq` (1, 2, 3 … no gaps) and is kept until the client acknowledges it,
- * so a resume can replay exactly what was missed, as the encoded frame that went on the wire
- * (outside the V8 heap: see transport/text-frame.ts). The replay buffer is bounded by bytes; when it
+ * so a resume can replay exactly what was missed, kept as the encoded WebSocket frame (outside
+ * the V8 heap: see transport/text-frame.ts). The replay buffer is bounded by bytes; when it
  * overflows, the oldest events are dropped and a resume from before them fails with `gap` rather
  * than pretending.
  */

@@ -94,8 +94,7 @@ export class Connection implements SessionSocket {
   /** A message arrived: the client is alive, and the next heartbeat check needs no ping. */
   markHeard(): void {
     this.heard = true;
-    this.awaitingPong = false;
-    this.missedPongs = 0;
+    this.markAlive();
   }
 
   /** A pong arrived. It does not count as `heard`: a client that only answers pings is pinged every period. */
