@@ -23,8 +23,7 @@ import { loadavg } from "node:os";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServerMessage, ServerMessageOf } from "@switchboard/protocol";
-import { parseRingDocument } from "../../../signaling/server/src/cluster/ring-document.ts";
-import { HashRing } from "../../../signaling/server/src/cluster/ring.ts";
+import { HashRing, parseRingDocument } from "@switchboard/ring";
 import { CountingClient } from "./counting-client.ts";
 import { startPodCluster } from "./pod-processes.ts";
 

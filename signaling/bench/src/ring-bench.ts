@@ -15,9 +15,7 @@
 import { parseArgs } from "node:util";
 // The ring is internal to the server package (its public entry does not export it); the bench
 // measures it in place.
-import { DEFAULT_RING_VNODES, HashRing } from "../../server/src/cluster/ring.ts";
-import type { RingMember } from "../../server/src/cluster/ring-document.ts";
-import { roomHash } from "../../server/src/cluster/ring-hash.ts";
+import { DEFAULT_RING_VNODES, HashRing, roomHash, type RingMember } from "@switchboard/ring";
 
 const { values } = parseArgs({
   options: {

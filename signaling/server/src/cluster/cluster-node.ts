@@ -1,4 +1,5 @@
 import { context, propagation } from "@opentelemetry/api";
+import { ringConverged, type HashRing } from "@switchboard/ring";
 import { SignalingError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../logger.ts";
@@ -14,7 +15,6 @@ import { hashResumeToken, storePrincipal, type ClaimedSession, type SessionStore
 import type { Session } from "../sessions/session.ts";
 import { ClusterSubjects } from "./subjects.ts";
 import { commandKey, decodeCommand, decodeEventEnvelope, encodeWire, type ControlCommand, type EventEnvelope, type RoomCommand } from "./wire.ts";
-import type { HashRing } from "./ring.ts";
 import { RoomHandoff, toStored } from "./room-handoff.ts";
 import type { RoomStore } from "./room-store.ts";
 import type { RoomMember } from "../rooms/room-service.ts";
@@ -525,7 +525,10 @@ export class ClusterNode implements ClusterPort {
     while (!this.#stopped) {
       try {
         const applied = await this.#o.directory.ringVersions();
-        if (ring.members.every((m) => (applied[m.name] ?? -1) >= ring.version)) return;
+        // A pod that already applied a later version has passed this one: ring changes can follow
+        // each other faster than handoffs (JOINING, then ACTIVE), and those are handled in order.
+        const passed = Object.fromEntries(Object.entries(applied).map(([pod, version]) => [pod, Math.min(version, ring.version)]));
+        if (ringConverged(ring, passed)) return;
       } catch (err) {
         this.#o.log.warn({ err }, "ring: reading applied versions failed");
       }

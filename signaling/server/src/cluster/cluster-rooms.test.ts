@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import type { ServerMessageOf } from "@switchboard/protocol";
+import { serializeRingDocument } from "@switchboard/ring";
 import { createSignalingServer, type SignalingServer } from "../app.ts";
 import { createLogger } from "../logger.ts";
 import { RawClient } from "../testing/raw-client.ts";
@@ -20,7 +21,6 @@ import { MemorySessionStore } from "./memory-session-store.ts";
 import type { SessionStore } from "./session-store.ts";
 import { MemoryRoomStore, type RoomStore } from "./room-store.ts";
 import { RedisRoomStore } from "./redis-room-store.ts";
-import { serializeRingDocument } from "./ring-document.ts";
 import { FileRingSource } from "./ring-source.ts";
 import { RingView } from "./ring-view.ts";
 

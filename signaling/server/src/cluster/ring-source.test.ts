@@ -5,8 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import type { RingDocument } from "./ring-document.ts";
-import { serializeRingDocument } from "./ring-document.ts";
+import { serializeRingDocument, type RingDocument } from "@switchboard/ring";
 import { FileRingSource, RedisRingSource } from "./ring-source.ts";
 
 const REDIS_URL = process.env["SWITCHBOARD_TEST_REDIS"] ?? "redis://127.0.0.1:6379";

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Redis } from "ioredis";
-import { parseRingDocument, type RingDocument } from "./ring-document.ts";
+import { parseRingDocument, type RingDocument } from "@switchboard/ring";
 
 /** Where a pod reads the ring document from; it calls `onChange` with every new version. */
 export interface RingSource {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MemoryDirectory } from "./memory-directory.ts";
-import { serializeRingDocument, type RingDocument } from "./ring-document.ts";
+import { serializeRingDocument, type RingDocument } from "@switchboard/ring";
 import { FileRingSource } from "./ring-source.ts";
 import { RingView, ringConverged } from "./ring-view.ts";
 

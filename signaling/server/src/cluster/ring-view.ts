@@ -1,6 +1,5 @@
+import { HashRing, ringConverged as converged, type RingDocument, type RingMember } from "@switchboard/ring";
 import type { Directory } from "./directory.ts";
-import { HashRing } from "./ring.ts";
-import type { RingDocument, RingMember } from "./ring-document.ts";
 import type { RingSource } from "./ring-source.ts";
 
 /** Options of {@link RingView}. */
@@ -117,8 +116,12 @@ export interface RingFollower {
   beforeReport(): Promise<void>;
 }
 
-/** True when every ACTIVE, JOINING and LEAVING member reports `version` (the ring converged). */
+/**
+ * Whether `doc` has converged by the versions the pods reported to `directory` (the
+ * `ringConverged` predicate of `@switchboard/ring`, the operator's too).
+ *
+ * @returns true when every member of `doc`, whatever its state, reported exactly `doc.version`
+ */
 export async function ringConverged(directory: Directory, doc: RingDocument): Promise<boolean> {
-  const applied = await directory.ringVersions();
-  return doc.members.every((m) => applied[m.name] === doc.version);
+  return converged(doc, await directory.ringVersions());
 }

@@ -1,6 +1,6 @@
+import type { HashRing } from "@switchboard/ring";
 import type { Logger } from "../logger.ts";
 import type { RoomMember } from "../rooms/room-service.ts";
-import type { HashRing } from "./ring.ts";
 import type { RoomStore, StoredMember } from "./room-store.ts";
 import type { RoomCommand } from "./wire.ts";
 

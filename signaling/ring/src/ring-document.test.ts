@@ -15,7 +15,7 @@ const EXAMPLE = `{
   "vnodes": 2048,
   "members": [
     { "name": "switchboard-1", "address": "10.0.0.6:8080", "state": "JOINING" },
-    { "name": "switchboard-0", "address": "http://10.0.0.5:8080", "state": "ACTIVE", "since": "2025-01-01T00:00:00Z" },
+    { "since": "2025-01-01T00:00:00Z", "uid": "0b9d2f4e-5c1a-4e7b-9f3d-2a8c6e1b7d40", "name": "switchboard-0", "address": "http://10.0.0.5:8080", "state": "ACTIVE" },
     { "name": "switchboard-2", "address": "[fd00::2]:8080", "state": "LEAVING", "since": "2025-01-01T00:00:00.123+02:00" }
   ]
 }`;
@@ -47,6 +47,8 @@ describe("parseRingDocument", () => {
       ],
     );
     assert.equal(doc.members[1]?.since, "2025-01-01T00:00:00Z");
+    assert.equal(doc.members[1]?.uid, "0b9d2f4e-5c1a-4e7b-9f3d-2a8c6e1b7d40");
+    assert.equal(doc.members[0]?.uid, undefined);
   });
 
   test("accepts an empty ring and omits optional fields", () => {
@@ -74,6 +76,7 @@ describe("parseRingDocument", () => {
             { name: "ok-4", address: "ftp://h", state: "ACTIVE" },
             { name: "ok-5", address: "h:1", state: "active" },
             { name: "ok-6", address: "h:1", state: "ACTIVE", since: "yesterday" },
+            { name: "ok-7", address: "h:1", state: "ACTIVE", uid: "not a uid" },
             { name: "ok-0", address: "h:2", state: "JOINING" },
             { address: "h:1", state: "ACTIVE" },
           ],
@@ -90,7 +93,8 @@ describe("parseRingDocument", () => {
       "members.4.address",
       "members.5.state",
       "members.6.since",
-      "members.8.name",
+      "members.7.uid",
+      "members.9.name",
     ]);
     // Duplicates are checked once every member is valid on its own (zod refines last).
     const duplicate = issuesOf(() =>
@@ -139,6 +143,7 @@ describe("parseRingDocument", () => {
         name: fc.oneof(fc.constantFrom("a", "b", "pod-1"), fc.string(), anything),
         address: fc.oneof(fc.constantFrom("h:1", "ws://h", "[::1]:8080", "h:0"), fc.string(), anything),
         state: fc.oneof(fc.constantFrom("JOINING", "ACTIVE", "LEAVING"), anything),
+        uid: fc.oneof(fc.uuid(), fc.string(), anything),
         since: fc.oneof(fc.constant("2025-01-01T00:00:00Z"), fc.string(), anything),
       },
       { requiredKeys: [] },
@@ -180,6 +185,7 @@ const validMember = fc.record(
       fc.constantFrom("ws://pod-0.svc:8080", "https://pod-1.example/ws"),
     ),
     state: fc.constantFrom("JOINING", "ACTIVE", "LEAVING"),
+    uid: fc.uuid(),
     since: fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => d.toISOString()),
   },
   { requiredKeys: ["name", "address", "state"] },
@@ -232,6 +238,7 @@ describe("serializeRingDocument", () => {
       "name": "switchboard-0",
       "address": "http://10.0.0.5:8080",
       "state": "ACTIVE",
+      "uid": "0b9d2f4e-5c1a-4e7b-9f3d-2a8c6e1b7d40",
       "since": "2025-01-01T00:00:00Z"
     },
     {

@@ -8,7 +8,7 @@
  *   "version": 7,
  *   "vnodes": 4096,
  *   "members": [
- *     { "name": "switchboard-0", "address": "10.0.0.5:8080", "state": "ACTIVE", "since": "2025-01-01T00:00:00Z" },
+ *     { "name": "switchboard-0", "address": "10.0.0.5:8080", "state": "ACTIVE", "uid": "0b9d2f4e-5c1a-4e7b-9f3d-2a8c6e1b7d40", "since": "2025-01-01T00:00:00Z" },
  *     { "name": "switchboard-1", "address": "10.0.0.6:8080", "state": "JOINING" }
  *   ]
  * }
@@ -52,6 +52,8 @@ export type RingMemberState = z.infer<typeof RingMemberState>;
 // member's identity on the ring: renaming a member moves its rooms.
 const NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
 const HOST_PORT_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
+// Kubernetes UIDs are RFC 4122 UUIDs; accept any dash-separated alphanumeric token of that kind.
+const UID_PATTERN = /^[A-Za-z0-9-]{1,128}$/;
 const URL_SCHEMES = new Set(["http:", "https:", "ws:", "wss:"]);
 
 function isAddress(value: string): boolean {
@@ -73,6 +75,11 @@ export const RingMember = z.object({
   address: z.string().max(2048).refine(isAddress, "expected host:port or an http(s)/ws(s) URL"),
   /** Whether the member owns rooms (only `ACTIVE` does). */
   state: RingMemberState,
+  /**
+   * The Kubernetes pod UID, written by the operator so that it can tell a pod recreated under the
+   * same name from the old one. Pods ignore it: the name alone places the member on the ring.
+   */
+  uid: z.string().regex(UID_PATTERN, "expected a pod UID: 1-128 chars of A-Z a-z 0-9 -").optional(),
   /** When the member entered its current state (ISO 8601); informational. */
   since: z.iso.datetime({ offset: true }).optional(),
 });
@@ -159,7 +166,8 @@ export function toRingDocument(value: unknown): RingDocument {
 }
 
 /**
- * Writes a document as deterministic JSON text: fixed key order, members sorted by name,
+ * Writes a document as deterministic JSON text: fixed key order (`version`, `vnodes`, `members`;
+ * in a member `name`, `address`, `state`, `uid`, `since`), members sorted by name,
  * two-space indent, trailing newline. The same ring always gives the same bytes, so the
  * ConfigMap changes only when the ring does and its content hash can serve as a version check.
  *
@@ -169,7 +177,13 @@ export function toRingDocument(value: unknown): RingDocument {
 export function serializeRingDocument(doc: RingDocument): string {
   const members = [...doc.members]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((m) => ({ name: m.name, address: m.address, state: m.state, ...(m.since === undefined ? {} : { since: m.since }) }));
+    .map((m) => ({
+      name: m.name,
+      address: m.address,
+      state: m.state,
+      ...(m.uid === undefined ? {} : { uid: m.uid }),
+      ...(m.since === undefined ? {} : { since: m.since }),
+    }));
   const ordered = { version: doc.version, ...(doc.vnodes === undefined ? {} : { vnodes: doc.vnodes }), members };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }

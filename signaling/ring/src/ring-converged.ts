@@ -1,0 +1,24 @@
+/**
+ * When a ring version has converged: the one definition, shared by the pods (handoff waits for it)
+ * and the operator (condition `RingConverged`).
+ *
+ * @module
+ */
+
+/**
+ * True when every member of `doc` reports exactly `doc.version` in `applied`.
+ *
+ * A member missing from `applied`, or reporting another version (older, or newer: then `doc` is
+ * not the ring in force), keeps the ring from converging. Every member counts, whatever its
+ * state: JOINING and LEAVING pods route commands too. A ring without members has converged.
+ *
+ * @param doc a ring document (or a `HashRing`, which has the same `version` and `members`)
+ * @param applied the version each pod reports having applied, by pod name
+ * @returns whether every member applied `doc.version`
+ */
+export function ringConverged(
+  doc: { readonly version: number; readonly members: readonly { readonly name: string }[] },
+  applied: Readonly<Record<string, number | undefined>>,
+): boolean {
+  return doc.members.every((m) => applied[m.name] === doc.version);
+}
