@@ -61,7 +61,7 @@ export interface TrafficReport {
  * Connects `perPod × pods.length` clients (client i first on pod i mod n, with every other pod as a
  * fallback URL) into rooms of `roomSize` whose members are on different pods.
  */
-export async function startTraffic(pods: readonly PodProcess[], options: { clients: number; roomSize: number; prefix: string }): Promise<Traffic> {
+export async function startTraffic(pods: readonly Pick<PodProcess, "wsUrl">[], options: { clients: number; roomSize: number; prefix: string }): Promise<Traffic> {
   const clients: TrafficClient[] = [];
   let running = false;
   let loops: Array<Promise<void>> = [];

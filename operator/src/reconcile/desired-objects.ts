@@ -14,22 +14,11 @@
  */
 import { RING_DOCUMENT_KEY, serializeRingDocument, type RingDocument } from "@switchboard/ring";
 import { SIGNALING_CLUSTER_API_VERSION, SIGNALING_CLUSTER_KIND, type SignalingCluster, type SecretKeyRef, type Endpoint } from "../api/signaling-cluster.ts";
+import type { ApplyObject } from "../kube/apply.ts";
 import { SIGNALING_CONTAINER, SIGNALING_PORT, clusterId, clusterNames, ownedLabels, selectorLabels } from "./names.ts";
 
 /** A Kubernetes object as applied: apiVersion, kind, metadata and the rest. */
-export interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace?: string;
-    readonly labels?: Record<string, string>;
-    readonly annotations?: Record<string, string>;
-    readonly ownerReferences?: readonly Record<string, unknown>[];
-    readonly resourceVersion?: string;
-  };
-  readonly [field: string]: unknown;
-}
+export type KubeObject = ApplyObject;
 
 /** Extra time past the drain timeout before the pod is killed (the drain's own close and exit). */
 export const TERMINATION_GRACE_EXTRA_SECONDS = 15;

@@ -22,6 +22,11 @@ export interface PodView {
   readonly terminatingSinceMs: number | undefined;
   /** The StatefulSet revision the pod was made from (`controller-revision-hash`). */
   readonly revision: string | undefined;
+  /**
+   * Why a container of the pod cannot run, when it cannot (`CrashLoopBackOff`,
+   * `CreateContainerConfigError` for a missing Secret key, `ErrImagePull`, …).
+   */
+  readonly problem: string | undefined;
 }
 
 /** The cluster's StatefulSet, as far as decisions need it. */
@@ -46,8 +51,6 @@ export interface Observed {
   readonly ring: { readonly doc: RingDocument; readonly resourceVersion: string } | undefined;
   /** Last report of each pod, by pod name. */
   readonly reports: ReadonlyMap<string, ReportReading>;
-  /** Secrets the spec names that do not exist (with the key, `name/key`). */
-  readonly missingSecrets: readonly string[];
   readonly nowMs: number;
 }
 
@@ -66,7 +69,11 @@ export function appliedVersions(reports: ReadonlyMap<string, ReportReading>, now
 // The subset of a Pod and a StatefulSet the views are made of (as JSON from the API).
 interface RawPod {
   metadata?: { name?: string; uid?: string; deletionTimestamp?: string | Date; labels?: Record<string, string> };
-  status?: { podIP?: string; conditions?: { type?: string; status?: string }[] };
+  status?: {
+    podIP?: string;
+    conditions?: { type?: string; status?: string }[];
+    containerStatuses?: { name?: string; state?: { waiting?: { reason?: string; message?: string } } }[];
+  };
 }
 interface RawStatefulSet {
   metadata?: { generation?: number };
@@ -90,7 +97,19 @@ export function fromPod(statefulSet: string, pod: RawPod): PodView | undefined {
     ready: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     terminatingSinceMs: deletion === undefined ? undefined : new Date(deletion).getTime(),
     revision: pod.metadata?.labels?.["controller-revision-hash"],
+    problem: podProblem(pod),
   };
+}
+
+// Waiting reasons that mean "will not start by itself"; ContainerCreating and PodInitializing do not.
+const PROBLEM_REASONS = new Set(["CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RunContainerError"]);
+
+function podProblem(pod: RawPod): string | undefined {
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const w = c.state?.waiting;
+    if (w?.reason !== undefined && PROBLEM_REASONS.has(w.reason)) return w.message ? `${w.reason}: ${w.message}` : w.reason;
+  }
+  return undefined;
 }
 
 /** The view of a raw StatefulSet. */

@@ -27,6 +27,7 @@ const pod = (i: number, over: Partial<PodView> = {}): PodView => ({
   ready: true,
   terminatingSinceMs: undefined,
   revision: "r1",
+  problem: undefined,
   ...over,
 });
 function report(name: string, version: number, connections = 0): ReportReading {
@@ -34,7 +35,7 @@ function report(name: string, version: number, connections = 0): ReportReading {
   return { report: r, atMs: NOW - 1000 };
 }
 function observed(c: SignalingCluster, over: Partial<Observed> = {}): Observed {
-  return { cluster: c, statefulSet: { replicas: 3, updateRevision: "r1" }, pods: [], ring: undefined, reports: new Map(), missingSecrets: [], nowMs: NOW, ...over };
+  return { cluster: c, statefulSet: { replicas: 3, updateRevision: "r1" }, pods: [], ring: undefined, reports: new Map(), nowMs: NOW, ...over };
 }
 const activeRing = (version: number, n: number): RingDocument => ({
   version,
@@ -119,17 +120,19 @@ describe("reconcile", () => {
     assert.equal(cond(again.status, "Ready")?.lastTransitionTime, cond(first.status, "Ready")?.lastTransitionTime);
   });
 
-  test("a drain past its deadline and a missing Secret are Warnings and Degraded", () => {
+  test("a drain past its deadline and a pod that cannot start are Warnings and Degraded", () => {
     const c = cluster({ drainTimeoutSeconds: 10 });
     const r = reconcile(
-      observed(c, { pods: [pod(0), pod(1, { terminatingSinceMs: NOW - 60_000 })], ring: { doc: activeRing(5, 1), resourceVersion: "9" }, missingSecrets: ["jwt/secret"] }),
+      observed(c, { pods: [pod(0, { problem: "CreateContainerConfigError: secret \"jwt\" not found" }), pod(1, { terminatingSinceMs: NOW - 60_000 })], ring: { doc: activeRing(5, 1), resourceVersion: "9" } }),
       specScale(observed(c)),
     );
     assert.deepEqual(
       r.events.filter((e) => e.type === "Warning").map((e) => e.reason),
-      ["SecretMissing", "DrainOverdue"],
+      ["PodFailing", "DrainOverdue"],
     );
     assert.equal(cond(r.status, "Degraded")?.status, "True");
+    assert.equal(cond(r.status, "Degraded")?.reason, "PodsFailing");
+    assert.match(cond(r.status, "Degraded")?.message ?? "", /sc-0: CreateContainerConfigError/);
   });
 });
 

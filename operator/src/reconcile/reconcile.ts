@@ -89,7 +89,8 @@ export function reconcile(o: Observed, scale: ScaleDecision): ReconcileResult {
   for (const p of plan.deletePods) {
     events.push({ type: "Normal", reason: "DrainStarted", message: `pod ${p.name} left the ring (its rooms moved); deleting it to drain and replace it` });
   }
-  for (const s of o.missingSecrets) events.push({ type: "Warning", reason: "SecretMissing", message: `Secret key ${s} named by the spec does not exist` });
+  const failing = pods.filter((p) => p.problem !== undefined).map((p) => `${p.name}: ${p.problem}`);
+  for (const f of failing) events.push({ type: "Warning", reason: "PodFailing", message: f });
   const overdueMs = (cluster.spec.drainTimeoutSeconds + TERMINATION_GRACE_EXTRA_SECONDS) * 1000;
   const overdue = pods.filter((p) => p.terminatingSinceMs !== undefined && nowMs - p.terminatingSinceMs > overdueMs).map((p) => p.name);
   for (const name of overdue) events.push({ type: "Warning", reason: "DrainOverdue", message: `pod ${name} is still terminating past its drain deadline` });
@@ -106,7 +107,7 @@ export function reconcile(o: Observed, scale: ScaleDecision): ReconcileResult {
     ? { type: "Progressing", status: "False", reason: "Stable", message: `${readyPods} pods ready and ACTIVE` }
     : { type: "Progressing", status: "True", ...progressReason(plan.outdatedPods.length, pods.length, scale.replicas, plan.transitions) };
   const degradedReasons: string[] = [];
-  if (o.missingSecrets.length > 0) degradedReasons.push(`missing Secret keys: ${o.missingSecrets.join(", ")}`);
+  if (failing.length > 0) degradedReasons.push(`pods failing: ${failing.join("; ")}`);
   if (overdue.length > 0) degradedReasons.push(`drain overdue: ${overdue.join(", ")}`);
   if (silent.length > 0) degradedReasons.push(`no report for ${REPORT_MAX_AGE_MS / 1000} s from ${silent.join(", ")}`);
   const degraded: ConditionDecision =
@@ -114,7 +115,7 @@ export function reconcile(o: Observed, scale: ScaleDecision): ReconcileResult {
       ? {
           type: "Degraded",
           status: "True",
-          reason: o.missingSecrets.length > 0 ? "SecretMissing" : overdue.length > 0 ? "DrainOverdue" : "PodsNotReporting",
+          reason: failing.length > 0 ? "PodsFailing" : overdue.length > 0 ? "DrainOverdue" : "PodsNotReporting",
           message: degradedReasons.join("; "),
         }
       : { type: "Degraded", status: "False", reason: "AsExpected", message: "no faults seen" };

@@ -7,7 +7,7 @@ import { planRing, type RingPlanInput } from "./ring-plan.ts";
 const NOW = "2026-12-07T00:00:00.000Z";
 
 function pod(ordinal: number, over: Partial<PodView> = {}): PodView {
-  return { name: `sc-${ordinal}`, uid: `u${ordinal}`, ordinal, ip: `10.0.0.${ordinal + 10}`, ready: true, terminatingSinceMs: undefined, revision: "r1", ...over };
+  return { name: `sc-${ordinal}`, uid: `u${ordinal}`, ordinal, ip: `10.0.0.${ordinal + 10}`, ready: true, terminatingSinceMs: undefined, revision: "r1", problem: undefined, ...over };
 }
 function member(ordinal: number, state: RingMember["state"], over: Partial<RingMember> = {}): RingMember {
   return { name: `sc-${ordinal}`, address: `10.0.0.${ordinal + 10}:8080`, state, uid: `u${ordinal}`, ...over };

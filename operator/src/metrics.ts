@@ -1,0 +1,63 @@
+/**
+ * The operator's own metrics (served at `/metrics` of its HTTP port), on a registry of its own.
+ *
+ * | metric | labels | meaning |
+ * |---|---|---|
+ * | `switchboard_operator_reconciles_total` | `result` (`ok`, `error`, `invalid`, `conflict`) | reconciles done |
+ * | `switchboard_operator_reconcile_duration_seconds` | | time of one reconcile, I/O included |
+ * | `switchboard_operator_watch_restarts_total` | `resource`, `reason` | list/watch restarts |
+ * | `switchboard_operator_leader` | | 1 while this replica holds the Lease |
+ * | `switchboard_operator_desired_replicas` | `namespace`, `cluster` | pods wanted |
+ * | `switchboard_operator_replicas` / `_ready_replicas` | `namespace`, `cluster` | pods / ready pods |
+ * | `switchboard_operator_ring_version` | `namespace`, `cluster` | the ring version written |
+ * | `switchboard_operator_ring_converged` | `namespace`, `cluster` | 1 when every pod applied it |
+ * | `switchboard_operator_connections` | `namespace`, `cluster` | live connections over the pods |
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { SignalingClusterStatus } from "./api/signaling-cluster.ts";
+
+/** See the module comment. */
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({ name: "switchboard_operator_reconciles_total", help: "Reconciles by result", labelNames: ["result"], registers: [this.registry] });
+  readonly reconcileSeconds = new Histogram({
+    name: "switchboard_operator_reconcile_duration_seconds",
+    help: "Duration of one reconcile, Kubernetes I/O included",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly watchRestarts = new Counter({ name: "switchboard_operator_watch_restarts_total", help: "List/watch restarts", labelNames: ["resource", "reason"], registers: [this.registry] });
+  readonly leader = new Gauge({ name: "switchboard_operator_leader", help: "1 while this replica holds the leader Lease", registers: [this.registry] });
+  readonly #desired = this.#clusterGauge("desired_replicas", "Pods the operator wants");
+  readonly #replicas = this.#clusterGauge("replicas", "Pods that exist");
+  readonly #ready = this.#clusterGauge("ready_replicas", "Ready pods");
+  readonly #ringVersion = this.#clusterGauge("ring_version", "Ring version written to the ConfigMap");
+  readonly #converged = this.#clusterGauge("ring_converged", "1 when every pod applied the ring");
+  readonly #connections = this.#clusterGauge("connections", "Live connections over the pods (fresh reports)");
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets the per-cluster gauges from a status just written. */
+  observeCluster(namespace: string, cluster: string, status: SignalingClusterStatus): void {
+    const labels = { namespace, cluster };
+    this.#desired.set(labels, status.desiredReplicas ?? 0);
+    this.#replicas.set(labels, status.replicas ?? 0);
+    this.#ready.set(labels, status.readyReplicas ?? 0);
+    this.#ringVersion.set(labels, status.ring?.version ?? 0);
+    this.#converged.set(labels, status.ring?.converged ? 1 : 0);
+    this.#connections.set(labels, status.connections ?? 0);
+  }
+
+  /** Drops the gauges of a cluster that is gone. */
+  forgetCluster(namespace: string, cluster: string): void {
+    for (const g of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections]) g.remove({ namespace, cluster });
+  }
+
+  #clusterGauge(name: string, help: string): Gauge<"namespace" | "cluster"> {
+    return new Gauge({ name: `switchboard_operator_${name}`, help, labelNames: ["namespace", "cluster"], registers: [this.registry] });
+  }
+}
