@@ -34,7 +34,7 @@ node_name="${SWITCHBOARD_CLUSTER_NODE:-switchboard-node}"
 netns="sbk8s-$subnet"
 veth="sbk8s-$subnet"                    # host end of the veth pair; the namespace's end is eth0
 veth_host_ip="10.200.$subnet.1"         # the host, as the namespace sees it
-node_ip="10.200.$subnet.2"              # API server, node InternalIP, pods' hostIP, Prometheus
+node_ip="10.200.$subnet.2"              # API server, node InternalIP, pods' hostIP, Prometheus, NATS, Redis
 link_prefix=30
 pod_cidr="10.244.$subnet.0/24"          # pods get 10.244.N.10-254
 service_cidr="10.96.$subnet.0/24"       # Service cluster IPs: allocated, never routed (no kube-proxy)
@@ -50,11 +50,17 @@ net_state=/run/switchboard-cluster
 netns_path="/run/netns/$netns"
 
 apiserver_port=6443
+# NATS (JetStream) and Redis for the pods, on the node address: pods reach it in the namespace and
+# the host through the veth (the host's 127.0.0.1 is not the namespace's).
+nats_port=4222
+nats_monitor_port=8222
+redis_port=6379
 pki="$dir/pki"
 logs="$dir/logs"
 pids="$dir/pids"
-# Start order; down.sh stops them in reverse.
-daemons=(etcd kube-apiserver kube-controller-manager kube-scheduler node-agent prometheus)
+# Start order; down.sh stops them in reverse (NATS and Redis after the node agent has stopped the
+# pods that use them).
+daemons=(etcd kube-apiserver kube-controller-manager kube-scheduler nats redis node-agent prometheus)
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local control plane in its own network namespace (sbk8s-N, see lib.sh): etcd,
-# kube-apiserver, kube-controller-manager, kube-scheduler, the node agent (in place of a kubelet)
-# and Prometheus, each in its own process group with a pidfile under $SWITCHBOARD_CLUSTER_DIR/pids.
+# kube-apiserver, kube-controller-manager, kube-scheduler, NATS (JetStream) and Redis for the pods,
+# the node agent (in place of a kubelet) and Prometheus, each in its own process group with a
+# pidfile under $SWITCHBOARD_CLUSTER_DIR/pids.
 # Needs root. Settings: see lib.sh. Prints the KUBECONFIG to use. Does nothing when the cluster is
 # already up. Exits with 3 when cluster number N is taken by another cluster.
 set -euo pipefail
@@ -16,6 +17,14 @@ prometheus_bin="$(command -v prometheus || true)"
   { echo "cluster-up: prometheus is missing: run 'make cluster-build' (it apt-get installs Debian's prometheus)" >&2; exit 1; }
 node_bin="$repo_root/node_modules/.bin/node"
 [[ -x "$node_bin" ]] || { echo "cluster-up: $node_bin is missing: run 'make install' first" >&2; exit 1; }
+# The current nats-server of `make nats-build` (scripts/build-nats-server.sh; keep the version in
+# step), else Debian's.
+nats_bin="$cache/nats-server-v2.15.2/nats-server"
+[[ -x "$nats_bin" ]] || nats_bin="$(command -v nats-server || true)"
+redis_bin="$(command -v redis-server || true)"
+[[ -n "$nats_bin" && -n "$redis_bin" ]] ||
+  { echo "cluster-up: nats-server or redis-server is missing: run 'make test-deps' (and 'make nats-build' for the current nats-server)" >&2; exit 1; }
+command -v redis-cli > /dev/null || { echo "cluster-up: redis-cli is missing: run 'make test-deps'" >&2; exit 1; }
 
 all_up=1
 netns_exists "$netns" || all_up=0
@@ -36,7 +45,7 @@ mkdir -p "$dir" "$logs" "$pids"
 network="layout=netns pods=$pod_cidr services=$service_cidr node=$node_ip"
 if [[ -d "$dir/etcd" && "$(cat "$dir/network" 2>/dev/null)" != "$network" ]]; then
   log "the cluster's addresses changed ($(cat "$dir/network" 2>/dev/null || echo 'loopback layout') -> $network): starting from an empty etcd"
-  rm -rf "$dir/etcd" "$dir/pods"
+  rm -rf "$dir/etcd" "$dir/pods" "$dir/nats"
 fi
 echo "$network" > "$dir/network"
 "$here/certs.sh"
@@ -135,6 +144,23 @@ start_daemon kube-scheduler "$bin/kube-scheduler" \
 wait_for kube-controller-manager 60 in_netns curl -sf --cacert "$pki/ca.crt" "https://127.0.0.1:10257/healthz"
 wait_for kube-scheduler 60 in_netns curl -sf --cacert "$pki/ca.crt" "https://127.0.0.1:10259/healthz"
 
+nats_url="nats://$node_ip:$nats_port"
+nats_monitor_url="http://$node_ip:$nats_monitor_port"
+redis_url="redis://$node_ip:$redis_port"
+log "NATS ($("$nats_bin" --version | sed 's/^nats-server: //'), JetStream) on $nats_url, Redis on $redis_url"
+# JetStream keeps its streams with the rest of the state (as etcd does); Redis keeps nothing, as a
+# replaced Redis pod would. Redis' protected mode would refuse every client not on loopback (pods
+# and the host alike); the node address exists only on the veth pair and in the namespace.
+mkdir -p "$dir/nats" "$dir/redis"
+start_daemon nats "$nats_bin" -n "$netns" -a "$node_ip" -p "$nats_port" -m "$nats_monitor_port" \
+  -js -sd "$dir/nats"
+start_daemon redis "$redis_bin" --bind "$node_ip" --port "$redis_port" --protected-mode no \
+  --save "" --appendonly no --dir "$dir/redis" --daemonize no
+# From the host, as the tests connect. /healthz answers once JetStream has recovered its streams.
+wait_for nats 30 curl -sf "$nats_monitor_url/healthz"
+redis_ping() { [[ "$(redis-cli -h "$node_ip" -p "$redis_port" ping)" == PONG ]]; }
+wait_for redis 30 redis_ping
+
 log "node agent: node $node_name at $node_ip, pods on ${pod_cidr%.0/24}.10-254"
 mkdir -p "$dir/prometheus/file_sd"
 start_daemon node-agent "$node_bin" "$repo_root/e2e/src/cluster/node-agent-main.ts" \
@@ -158,6 +184,8 @@ export PATH=$bin:\$PATH
 export SWITCHBOARD_PROMETHEUS_URL=http://$node_ip:9090
 export SWITCHBOARD_CLUSTER_NETNS=$netns
 export SWITCHBOARD_CLUSTER_VETH_HOST_IP=$veth_host_ip
+export SWITCHBOARD_CLUSTER_NATS_URL=$nats_url
+export SWITCHBOARD_CLUSTER_REDIS_URL=$redis_url
 export NO_PROXY=$cluster_no_proxy\${NO_PROXY:+,\$NO_PROXY} no_proxy=$cluster_no_proxy\${no_proxy:+,\$no_proxy}
 ENV
 # The addresses, for the test helper (e2e/src/cluster/local-cluster.ts).
@@ -170,9 +198,12 @@ cat > "$dir/cluster.json" <<JSON
   "vethHostIP": "$veth_host_ip",
   "podCIDR": "$pod_cidr",
   "serviceCIDR": "$service_cidr",
-  "prometheusUrl": "http://$node_ip:9090"
+  "prometheusUrl": "http://$node_ip:9090",
+  "natsUrl": "$nats_url",
+  "natsMonitorUrl": "$nats_monitor_url",
+  "redisUrl": "$redis_url"
 }
 JSON
 trap - EXIT
-log "up in $((SECONDS - start))s: API https://$node_ip:$apiserver_port, Prometheus http://$node_ip:9090, pods ${pod_cidr%.0/24}.10-254, logs in $logs"
+log "up in $((SECONDS - start))s: API https://$node_ip:$apiserver_port, Prometheus http://$node_ip:9090, NATS $nats_url, Redis $redis_url, pods ${pod_cidr%.0/24}.10-254, logs in $logs"
 echo "export KUBECONFIG=$dir/admin.kubeconfig"

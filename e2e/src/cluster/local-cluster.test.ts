@@ -2,13 +2,14 @@
  * Tests of the local control plane itself: a real API server, controllers and scheduler in the
  * cluster's own network namespace, the node agent running the signaling image as local processes
  * on pod IPs the host routes to, EndpointSlices from the real controller-manager, Prometheus
- * scraping the pods, and teardown that leaves no process, namespace, link or route behind.
+ * scraping the pods, NATS (JetStream) and Redis on the node address, and teardown that leaves no
+ * process, namespace, link or route behind.
  * Needs `make cluster-build` first and root; fails (never skips) without them.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -110,6 +111,78 @@ function readyEndpoints(slices: readonly V1EndpointSlice[]): string[] {
     .flatMap((e) => e.addresses.map((a) => `${a} ${e.targetRef?.name ?? '?'}`))).sort();
 }
 
+/**
+ * Connects to `url` and calls `send` at once and after each chunk that leaves the answer incomplete;
+ * resolves with everything received once `done` says it is complete. Rejects on a socket error,
+ * when the peer closes first, or after 5 s.
+ */
+async function exchange(url: URL, send: (socket: Socket, received: string) => void, done: (received: string) => boolean): Promise<string> {
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const timer = setTimeout(() => reject(new Error(`no complete answer from ${url.host} in 5s; got ${JSON.stringify(received)}`)), 5_000);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`${url.host} closed the connection; got ${JSON.stringify(received)}`));
+      });
+      socket.on('data', (chunk) => {
+        received += chunk.toString('utf8');
+        if (done(received)) {
+          clearTimeout(timer);
+          resolve(received);
+        } else {
+          send(socket, received);
+        }
+      });
+      send(socket, received);
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Sends Redis a PING over a raw socket; resolves with its answer line. */
+async function redisPing(redisUrl: string): Promise<string> {
+  const answer = await exchange(new URL(redisUrl), (socket, r) => {
+    if (r === '') socket.write('PING\r\n');
+  }, (r) => r.endsWith('\r\n'));
+  return answer.trim();
+}
+
+/**
+ * Speaks the NATS client protocol over a raw socket: reads the server's INFO line, then asks
+ * JetStream for the account's info (`$JS.API.INFO`, answered only when JetStream runs).
+ * Resolves with the INFO object and the JetStream answer's type.
+ */
+async function natsJetStreamProbe(natsUrl: string): Promise<{ info: { jetstream?: boolean; host?: string; version?: string }; jsType: string }> {
+  const inbox = '_INBOX.probe';
+  /** The payload of the reply (`MSG <subject> 1 <bytes>\r\n<payload>\r\n`) once it is all there. */
+  const reply = (r: string): string | undefined => {
+    const header = /^MSG \S+ 1 (\d+)\r\n/m.exec(r);
+    if (header === null) return undefined;
+    const start = header.index + header[0].length;
+    const end = start + Number(header[1]);
+    return r.length >= end + 2 ? r.slice(start, end) : undefined;
+  };
+  let sent = false;
+  const answer = await exchange(new URL(natsUrl), (socket, r) => {
+    if (!sent && r.includes('\r\n')) {
+      sent = true;
+      socket.write(`CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nSUB ${inbox} 1\r\nPUB $JS.API.INFO ${inbox} 0\r\n\r\n`);
+    }
+  }, (r) => reply(r) !== undefined);
+  const infoLine = answer.slice(0, answer.indexOf('\r\n'));
+  return {
+    info: JSON.parse(infoLine.replace(/^INFO /, '')) as { jetstream?: boolean; host?: string; version?: string },
+    jsType: (JSON.parse(reply(answer) ?? '{}') as { type?: string }).type ?? '',
+  };
+}
+
 async function promQuery(cluster: LocalCluster, query: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const res = await fetch(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
   const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
@@ -135,6 +208,25 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
     assert.match(route, new RegExp(` via ${cluster.hostIP.replaceAll('.', '\\.')} dev ${network.veth} `), route);
     for (const p of recordedProcesses(cluster.stateDir)) {
       assert.equal(execFileSync('ip', ['netns', 'identify', String(p.pid)], { encoding: 'utf8' }).trim(), network.netns, `${p.file} runs in ${network.netns}`);
+    }
+  });
+
+  await t.test('NATS with JetStream and Redis answer on the node address, from the host and the namespace', async () => {
+    assert.equal(network.natsUrl, `nats://${cluster.hostIP}:4222`);
+    assert.equal(network.redisUrl, `redis://${cluster.hostIP}:6379`);
+    // From the host (this test process), through the veth.
+    assert.equal(await redisPing(network.redisUrl), '+PONG');
+    const nats = await natsJetStreamProbe(network.natsUrl);
+    assert.equal(nats.info.jetstream, true, `JetStream enabled: ${JSON.stringify(nats.info)}`);
+    assert.equal(nats.info.host, cluster.hostIP);
+    assert.equal(nats.jsType, 'io.nats.jetstream.api.v1.account_info_response');
+    assert.deepEqual(await (await fetch(`${network.natsMonitorUrl}/healthz`)).json(), { status: 'ok' });
+    // From inside the namespace, where the pods are.
+    const inNetns = (cmd: string[]) => execFileSync('nsenter', [`--net=/run/netns/${network.netns}`, '--', ...cmd], { encoding: 'utf8', timeout: 10_000 }).trim();
+    assert.equal(inNetns(['redis-cli', '-h', cluster.hostIP, '-p', '6379', 'ping']), 'PONG');
+    assert.match(inNetns(['bash', '-c', `exec 3<>/dev/tcp/${cluster.hostIP}/4222 && head -c 5 <&3`]), /^INFO/);
+    for (const name of ['nats', 'redis']) {
+      assert.ok(recordedProcesses(cluster.stateDir).some((p) => p.file === join(cluster.stateDir, 'pids', `${name}.pid`)), `${name} is a daemon of the cluster`);
     }
   });
 
@@ -246,9 +338,14 @@ test('local control plane', { timeout: 900_000 }, async (t) => {
 
   await t.test('teardown leaves no process behind', async () => {
     const all = recordedProcesses(cluster.stateDir);
-    assert.ok(all.length >= 6, `control plane processes recorded: ${all.map((p) => p.file).join(', ')}`);
+    assert.ok(all.length >= 8, `control plane processes recorded: ${all.map((p) => p.file).join(', ')}`);
     await cluster.close();
     for (const p of all) assert.equal(processStartTime(p.pid), undefined, `${p.file} (pid ${p.pid}) is gone`);
+    // NATS and Redis no longer answer: their address left with the namespace. (A connect alone
+    // proves nothing: the host's default route may lead to a network that accepts any connection.)
+    assert.notEqual(await redisPing(network.redisUrl).catch((err: Error) => err.message), '+PONG', `${network.redisUrl} answers after close()`);
+    const nats = await natsJetStreamProbe(network.natsUrl).catch((err: Error) => err.message);
+    assert.equal(typeof nats, 'string', `${network.natsUrl} answers after close(): ${JSON.stringify(nats)}`);
     assert.equal(existsSync(`/run/netns/${network.netns}`), false, `namespace ${network.netns} is gone`);
     assert.equal(existsSync(`/sys/class/net/${network.veth}`), false, `veth ${network.veth} is gone`);
     const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });

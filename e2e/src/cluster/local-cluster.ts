@@ -28,7 +28,8 @@ export interface LocalClusterOptions {
 /**
  * Where a cluster's parts are (written by e2e/cluster/up.sh to `cluster.json`). Every process of
  * the cluster runs in the network namespace `netns`; the host reaches the node address and the
- * pod range through the veth pair, and pods reach the host at `vethHostIP`.
+ * pod range through the veth pair, and pods reach the host at `vethHostIP`. Pods and the host
+ * reach the cluster's NATS and Redis at the same URLs.
  */
 export interface ClusterNetwork {
   /** The network namespace (`ip netns exec NAME …`). */
@@ -46,7 +47,16 @@ export interface ClusterNetwork {
   /** Service cluster IPs: allocated by the API server but not routed (no kube-proxy). */
   readonly serviceCIDR: string;
   readonly prometheusUrl: string;
+  /** The cluster's NATS server with JetStream, `nats://10.200.N.2:4222` (store under the state dir). */
+  readonly natsUrl: string;
+  /** That server's monitoring endpoint (`/healthz`, `/varz`, `/jsz`), `http://10.200.N.2:8222`. */
+  readonly natsMonitorUrl: string;
+  /** The cluster's Redis, `redis://10.200.N.2:6379`; keeps nothing across restarts. */
+  readonly redisUrl: string;
 }
+
+/** The fields of {@link ClusterNetwork}, all strings, that `cluster.json` must have. */
+const NETWORK_FIELDS = ['netns', 'veth', 'apiServer', 'nodeIP', 'vethHostIP', 'podCIDR', 'serviceCIDR', 'prometheusUrl', 'natsUrl', 'natsMonitorUrl', 'redisUrl'] as const satisfies readonly (keyof ClusterNetwork)[];
 
 /** A control plane (or a namespace on one) for a test: kubeconfig, clients and teardown. */
 export interface LocalCluster extends AsyncDisposable {
@@ -173,14 +183,24 @@ async function startOn(subnet: number, stateDir: string, options: LocalClusterOp
   return openCluster(join(stateDir, 'admin.kubeconfig'), network, stateDir, down);
 }
 
-/** Reads the cluster's addresses that up.sh wrote to `<stateDir>/cluster.json`. */
+/**
+ * Reads the cluster's addresses that up.sh wrote to `<stateDir>/cluster.json`. Throws
+ * `CLUSTER_ERR_LIFECYCLE` when the file is unreadable or lacks a field (a cluster started by an
+ * older up.sh: `make cluster-up` restarts it with the current one).
+ */
 export function readNetwork(stateDir: string): ClusterNetwork {
   const file = join(stateDir, 'cluster.json');
+  let parsed: Partial<Record<keyof ClusterNetwork, unknown>>;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as ClusterNetwork;
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as typeof parsed;
   } catch (err) {
     throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `cannot read ${file} (written by e2e/cluster/up.sh): ${(err as Error).message}`, { cause: err });
   }
+  const missing = NETWORK_FIELDS.filter((f) => typeof parsed[f] !== 'string');
+  if (missing.length > 0) {
+    throw new ClusterError('CLUSTER_ERR_LIFECYCLE', `${file} lacks ${missing.join(', ')}: it was written by an older e2e/cluster/up.sh; run make cluster-up, which restarts the cluster`);
+  }
+  return parsed as ClusterNetwork;
 }
 
 /**
