@@ -191,6 +191,19 @@ describe("loadConfig", () => {
     assert.match(err.message, /^ {2}limits\.maxMessageBytes: /m);
   });
 
+  test("the ring ConfigMap and its namespace: SWITCHBOARD_NAMESPACE wins over POD_NAMESPACE; names are checked", () => {
+    const base = { SWITCHBOARD_AUTH_INSECURE_DEV: "1", SWITCHBOARD_RING_CONFIGMAP: "sb-ring" };
+    const c = loadConfig({ ...base, POD_NAMESPACE: "from-pod", SWITCHBOARD_NAMESPACE: "switchboard" });
+    assert.equal(c.cluster.ringConfigMap, "sb-ring");
+    assert.equal(c.cluster.namespace, "switchboard");
+    assert.equal(loadConfig({ ...base, POD_NAMESPACE: "from-pod" }).cluster.namespace, "from-pod");
+    assert.equal(loadConfig(base).cluster.namespace, undefined);
+    assert.equal(loadConfig({ SWITCHBOARD_AUTH_INSECURE_DEV: "1" }).cluster.ringConfigMap, undefined);
+    const err = configError(() => loadConfig({ ...base, SWITCHBOARD_RING_CONFIGMAP: "Ring_Map", SWITCHBOARD_NAMESPACE: "-x" }));
+    assert.match(err.message, /^ {2}cluster\.ringConfigMap: /m);
+    assert.match(err.message, /^ {2}cluster\.namespace: /m);
+  });
+
   test("every ENV_VARS entry maps to a real config path", () => {
     const base = parseConfig(DEV) as unknown as Record<string, unknown>;
     for (const [name, path] of Object.entries(ENV_VARS)) {
@@ -200,7 +213,7 @@ describe("loadConfig", () => {
       assert.ok(node !== null && typeof node === "object", `${name} → ${path}: parent exists`);
       // The leaf is either set by default or an optional field the schema knows.
       const leaf = keys[keys.length - 1] as string;
-      const known = leaf in (node as object) || ["adminToken", "hs256Secret", "publicKeys", "jwksUrl", "audience", "issuer", "secret", "name", "ringFile"].includes(leaf);
+      const known = leaf in (node as object) || ["adminToken", "hs256Secret", "publicKeys", "jwksUrl", "audience", "issuer", "secret", "name", "ringFile", "ringConfigMap", "namespace"].includes(leaf);
       assert.ok(known, `${name} → ${path}`);
     }
   });

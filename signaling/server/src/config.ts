@@ -91,8 +91,8 @@ export const ConfigSchema = z.object({
   demoPage: z.coerce.boolean().default(true),
   /**
    * Cluster mode (docs/cluster.md). Off (single node, in memory) unless `name` is set; then NATS and
-   * Redis are required and the ring comes from `ringFile` or, without it, the Redis key
-   * `sb:<name>:ring`.
+   * Redis are required and the ring comes from the ConfigMap `ringConfigMap` (through the
+   * Kubernetes API), else from `ringFile`, else from the Redis key `sb:<name>:ring`.
    */
   cluster: z
     .object({
@@ -100,6 +100,20 @@ export const ConfigSchema = z.object({
       natsUrl: z.string().default("nats://127.0.0.1:4222"),
       redisUrl: z.string().default("redis://127.0.0.1:6379"),
       ringFile: z.string().optional(),
+      /**
+       * The operator's ring ConfigMap (key `ring.json`), read and watched through the Kubernetes
+       * API with the pod's service account (or KUBECONFIG). Takes precedence over `ringFile`.
+       */
+      ringConfigMap: z
+        .string()
+        .max(253)
+        .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "a ConfigMap name: lowercase DNS subdomain")
+        .optional(),
+      /** The namespace of `ringConfigMap`. @default the kubeconfig context's (in a pod: its service account's namespace) */
+      namespace: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "a namespace name: lowercase DNS label of 1-63 chars")
+        .optional(),
       /** Stream storage: `file` survives a NATS restart. */
       storage: z.enum(["file", "memory"]).default("file"),
     })
@@ -156,6 +170,10 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   SWITCHBOARD_NATS_URL: "cluster.natsUrl",
   SWITCHBOARD_REDIS_URL: "cluster.redisUrl",
   SWITCHBOARD_RING_FILE: "cluster.ringFile",
+  SWITCHBOARD_RING_CONFIGMAP: "cluster.ringConfigMap",
+  // The downward API's usual name first: later entries win, so SWITCHBOARD_NAMESPACE overrides it.
+  POD_NAMESPACE: "cluster.namespace",
+  SWITCHBOARD_NAMESPACE: "cluster.namespace",
   SWITCHBOARD_PEERJS_ENABLED: "peerjs.enabled",
   SWITCHBOARD_PEERJS_PATH: "peerjs.path",
   SWITCHBOARD_PEERJS_KEY: "peerjs.key",

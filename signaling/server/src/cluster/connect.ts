@@ -6,7 +6,7 @@ import { NatsBus } from "./nats-bus.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 import { RedisSessionStore } from "./redis-session-store.ts";
 import { RedisRoomStore } from "./redis-room-store.ts";
-import { FileRingSource, RedisRingSource } from "./ring-source.ts";
+import { FileRingSource, RedisRingSource, type RingSource } from "./ring-source.ts";
 import { RingView } from "./ring-view.ts";
 
 /** A connected cluster node and the connections it runs on (closed by `close`). */
@@ -25,7 +25,8 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
   if (!cluster.name) return null;
   const name = cluster.name;
   const directory = new RedisDirectory({ url: cluster.redisUrl, cluster: name });
-  let bus: NatsBus;
+  let bus: NatsBus | undefined;
+  let source: RingSource;
   try {
     await directory.ready();
     bus = await NatsBus.connect({
@@ -37,11 +38,12 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
       storage: cluster.storage,
       name: config.podName,
     });
+    source = await ringSource(config, name, directory, log);
   } catch (err) {
+    await bus?.close();
     await directory.close();
     throw err;
   }
-  const source = cluster.ringFile ? new FileRingSource(cluster.ringFile) : new RedisRingSource(directory.redis, name);
   const openBus = bus;
   // Each dependency has its own breaker, probed every second, so an outage shows in readiness
   // without traffic and the breaker closes by itself when the dependency answers again.
@@ -81,6 +83,23 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
       await directory.close();
     },
   };
+}
+
+/**
+ * Where this pod reads the ring: the ConfigMap through the Kubernetes API, else the file, else the
+ * Redis key `sb:<cluster>:ring`.
+ */
+async function ringSource(config: Config, name: string, directory: RedisDirectory, log: Logger): Promise<RingSource> {
+  const { cluster } = config;
+  if (cluster.ringConfigMap) {
+    // Loaded only here: single-node pods and clusters without Kubernetes never load the client.
+    const { KubernetesRingSource } = await import("./ring-source-kubernetes.ts");
+    const source = new KubernetesRingSource({ name: cluster.ringConfigMap, ...(cluster.namespace ? { namespace: cluster.namespace } : {}) });
+    log.info({ configMap: cluster.ringConfigMap, namespace: cluster.namespace }, "ring: watching the ConfigMap");
+    return source;
+  }
+  if (cluster.ringFile) return new FileRingSource(cluster.ringFile);
+  return new RedisRingSource(directory.redis, name);
 }
 
 /** Both breakers: a few fast failures open them; a probe a second after, and every second while closed. */

@@ -13,9 +13,12 @@ export interface RingSource {
 
 /**
  * Calls `onChange` only for versions newer than the last one delivered: sources may report the
- * same document twice (file events, pub/sub plus polling) and must never go back.
+ * same document twice (file events, pub/sub plus polling, a relist) and must never go back.
+ *
+ * @returns `deliver`, which passes on a newer version and drops the rest, and `last`, the last
+ *   version passed on (-1 before the first)
  */
-function monotonic(onChange: (doc: RingDocument) => void): { deliver(doc: RingDocument): void; last(): number } {
+export function monotonic(onChange: (doc: RingDocument) => void): { deliver(doc: RingDocument): void; last(): number } {
   let last = -1;
   return {
     deliver(doc) {
