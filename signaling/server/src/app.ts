@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { POD_REPORT_PATH, type PodReport } from "@switchboard/ring";
 import { handleAdmin } from "./admin/admin-api.ts";
 import { createAuthenticator, type Authenticator } from "./auth/index.ts";
 import { parseConfig, type Config, type ConfigInput } from "./config.ts";
@@ -8,7 +9,7 @@ import { serveStatic } from "./http/static.ts";
 import type { ClusterNode } from "./cluster/cluster-node.ts";
 import { Hub } from "./hub.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { PodMetrics } from "./observability/metrics.ts";
+import { PodMetrics, type LiveCounts } from "./observability/metrics.ts";
 import { PeerJsGateway } from "./peerjs/peerjs-gateway.ts";
 import { Gateway } from "./transport/gateway.ts";
 
@@ -70,12 +71,13 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   cluster?.onRingVersion((version) => metrics.ringVersion.set(version));
   const gateway = new Gateway({ config, hub, metrics, log });
   const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;
-  metrics.observe({
+  const counts: LiveCounts = {
     connections: () => gateway.connectionCount + (peerjs?.connectionCount ?? 0),
     sessions: () => hub.sessions.size,
     rooms: () => hub.rooms.size,
     calls: () => hub.calls.size,
-  });
+  };
+  metrics.observe(counts);
   const http = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 });
   let address: AddressInfo | null = null;
   let closing: Promise<void> | null = null;
@@ -108,6 +110,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
         ...(breakers ? { cluster: { ...breakers, degraded: breakers.bus !== "closed" || breakers.directory !== "closed" } } : {}),
       });
     }
+    if (path === POD_REPORT_PATH) return sendJson(res, 200, podReport());
     if (path === "/metrics") {
       metrics.ready.set(server.ready ? 1 : 0);
       const { contentType, body } = await metrics.render();
@@ -119,6 +122,20 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
     if (await handleAdmin(req, res, path, hub, config.adminToken, log)) return;
     if (config.demoPage && (await serveStatic(req, res, path))) return;
     sendJson(res, 404, { code: "NOT_FOUND", message: "not found" });
+  }
+
+  /** What this pod tells the operator about itself (`GET /status`). */
+  function podReport(): PodReport {
+    return {
+      pod: config.podName,
+      ready: server.ready,
+      draining: gateway.draining,
+      ring: cluster?.ringStatus ?? { version: -1, state: null },
+      connections: counts.connections(),
+      sessions: counts.sessions(),
+      rooms: counts.rooms(),
+      eventLoopLagP99Ms: metrics.eventLoopLagP99Ms(),
+    };
   }
 
   const server: SignalingServer = {
@@ -173,6 +190,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
           http.closeAllConnections();
         });
         if (ownsAuth) await auth.close();
+        metrics.close();
       })();
       return closing;
     },

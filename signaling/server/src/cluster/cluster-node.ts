@@ -1,5 +1,5 @@
 import { context, propagation } from "@opentelemetry/api";
-import { ringConverged, type HashRing } from "@switchboard/ring";
+import { ringConverged, type HashRing, type PodReport } from "@switchboard/ring";
 import { SignalingError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import type { Logger } from "../logger.ts";
@@ -183,6 +183,11 @@ export class ClusterNode implements ClusterPort {
   /** Resolves when the ring changes applied so far were handed over (tests). */
   handoffSettled(): Promise<void> {
     return this.#handoff?.settled() ?? Promise.resolve();
+  }
+
+  /** The ring version this pod applied (-1 before any) and its own state in it (null when it is not a member). */
+  get ringStatus(): PodReport["ring"] {
+    return { version: this.#o.ring.version, state: this.#o.ring.selfState ?? null };
   }
 
   /** Calls `listener` with the ring version this pod applies, now and on every change. */
