@@ -39,7 +39,7 @@ test("the operator's own parse fills defaults and names bad fields", () => {
     apiVersion: "switchboard.dev/v1alpha1",
     kind: "SignalingCluster",
     metadata: { name: "a", namespace: "b", uid: "c" },
-    spec: { image: "i", nats: { url: "nats://n" }, redis: { url: "redis://r" } },
+    spec: { image: "i", nats: { url: "nats://n" }, redis: { url: "redis://r" }, auth: {} },
   });
   assert.ok(ok.ok);
   assert.equal(ok.cluster.spec.replicas, 3);

@@ -90,7 +90,7 @@ export const AuthSpec = z
     jwksUrl: z.string().min(1).max(2048).optional().meta({ description: "JWKS endpoint (https), for key rotation by kid." }),
   })
   .meta({
-    description: "Client authentication.",
+    description: "Client authentication (required: say `mode: insecure-dev` to run without tokens).",
     ...cel(
       {
         rule: "self.mode != 'jwt' || (has(self.audience) && has(self.issuer))",
@@ -138,7 +138,7 @@ export const AutoscalingSpec = z
   .meta({
     description: "Autoscaling on the pods' live connections.",
     ...cel({
-      rule: "type(self.buffer) == int ? self.buffer >= 0 : self.buffer.matches('^[0-9]{1,2}%$')",
+      rule: "!has(self.buffer) || (type(self.buffer) == int ? self.buffer >= 0 : self.buffer.matches('^[0-9]{1,2}%$'))",
       message: "buffer must be a count >= 0 or a percentage from 0% to 99%",
       fieldPath: ".buffer",
     }),
@@ -195,7 +195,7 @@ export const SignalingClusterSpec = z
     autoscaling: AutoscalingSpec.prefault({}),
     nats: NatsEndpoint,
     redis: RedisEndpoint,
-    auth: AuthSpec.prefault({}),
+    auth: AuthSpec,
     adminTokenSecretRef: SecretKeyRef.optional().meta({ description: "Bearer token of the pods' admin API (at least 16 chars); off without it." }),
     turn: TurnSpec.optional(),
     stunUrls: z.array(z.string().regex(/^stuns?:/, "expected a stun: URL")).max(16).optional(),
