@@ -12,9 +12,9 @@ test('strips tags and digests but keeps registry ports', () => {
 
 test('maps the project images to local commands and nothing else', () => {
   const signaling = commandForImage('ghcr.io/x/switchboard/signaling:dev');
-  assert.deepEqual(signaling?.entrypoint, [NODE_BIN, 'signaling/server/src/main.ts']);
+  assert.deepEqual(signaling?.entrypoint, [NODE_BIN, '--disable-warning=ExperimentalWarning', 'signaling/server/src/main.ts']);
   assert.equal(signaling?.bindAddressEnv, 'SWITCHBOARD_HOST');
-  assert.deepEqual(commandForImage('switchboard/operator:1')?.entrypoint, [NODE_BIN, 'operator/src/main.ts']);
+  assert.deepEqual(commandForImage('switchboard/operator:1')?.entrypoint, [NODE_BIN, '--disable-warning=ExperimentalWarning', 'operator/src/main.ts']);
   assert.equal(commandForImage('nginx:1.27'), undefined);
   assert.equal(commandForImage('evil/notswitchboard/signaling'), undefined);
 });

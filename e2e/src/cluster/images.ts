@@ -21,15 +21,20 @@ export interface ImageMapEntry {
   readonly command: ImageCommand;
 }
 
-/** The images of this project: the signaling pod and the operator. */
+/**
+ * The images of this project: the signaling pod and the operator. Each entrypoint is the one its
+ * Dockerfile declares (`signaling/server/Dockerfile`, `operator/Dockerfile`), with the repository's
+ * Node 24 for `node` and the repository root for the image's working directory;
+ * dockerfiles.test.ts holds them to it.
+ */
 export const DEFAULT_IMAGE_MAP: readonly ImageMapEntry[] = [
   {
     repository: 'switchboard/signaling',
-    command: { entrypoint: [NODE_BIN, 'signaling/server/src/main.ts'], cwd: REPO_ROOT, bindAddressEnv: 'SWITCHBOARD_HOST' },
+    command: { entrypoint: [NODE_BIN, '--disable-warning=ExperimentalWarning', 'signaling/server/src/main.ts'], cwd: REPO_ROOT, bindAddressEnv: 'SWITCHBOARD_HOST' },
   },
   {
     repository: 'switchboard/operator',
-    command: { entrypoint: [NODE_BIN, 'operator/src/main.ts'], cwd: REPO_ROOT },
+    command: { entrypoint: [NODE_BIN, '--disable-warning=ExperimentalWarning', 'operator/src/main.ts'], cwd: REPO_ROOT },
   },
 ];
 
