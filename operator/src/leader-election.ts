@@ -285,7 +285,8 @@ export class LeaderElector implements AsyncDisposable {
       }
       // Not aborted by stop(): a renewal in flight is finished so that the release that follows
       // updates the Lease as it is now. A lost term aborts it: its answer no longer matters.
-      const timeout = AbortSignal.timeout(Math.max(1, lastRenewAt + this.#renewDeadlineMs - this.#now()));
+      // AbortSignal.timeout takes whole milliseconds only (a fraction throws ERR_OUT_OF_RANGE).
+      const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(lastRenewAt + this.#renewDeadlineMs - this.#now())));
       const result = await this.#tryAcquireOrRenew(AbortSignal.any([lead.signal, timeout]));
       if (lead.signal.aborted) break;
       if (result === "acquired") {
