@@ -107,6 +107,10 @@ export class KubeHttp {
       }
     } catch (err) {
       if (signal.aborted) return;
+      // What onEvent or the line parser threw (an ERROR event's 410 above all) goes to the caller
+      // as it is: wrapped, a 410 read as a broken stream was retried from the same expired
+      // resourceVersion for ever (seen after an API server restart: the agent never saw a pod again).
+      if (err instanceof ClusterError) throw err;
       throw new ClusterError('CLUSTER_ERR_WATCH', `watch ${path} broke`, { cause: err });
     }
   }
