@@ -10,7 +10,7 @@ const ms = (fallback: number) => z.coerce.number().int().min(1).default(fallback
 
 /** The operator's settings. */
 export const OperatorConfig = z.object({
-  /** This replica's identity in the leader Lease (its pod name). */
+  /** This replica's pod name (its identity in the leader Lease is `<podName>_<random>`: see main.ts). */
   podName: z.string().min(1),
   /** Namespace of the leader Lease (the operator's own). */
   namespace: z.string().min(1).default("default"),

@@ -3,6 +3,7 @@
  * The operator's entry point: configuration, the Kubernetes client, leader election, the cluster
  * controller (only while leading) and the health/metrics server. Wiring only.
  */
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
@@ -20,7 +21,11 @@ try {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(2);
 }
-const log = pino({ level: config.logLevel, base: { component: "switchboard-operator", pod: config.podName } });
+// The Lease identity is this process's, not just the pod's (as client-go's hostname_uuid): a
+// container restarted in the same pod must not take the dead process's term as its own and act at
+// once; it waits for the Lease like any other candidate.
+const identity = `${config.podName}_${randomUUID().slice(0, 8)}`;
+const log = pino({ level: config.logLevel, base: { component: "switchboard-operator", pod: config.podName, identity } });
 const kc = new KubeConfig();
 kc.loadFromDefault();
 const client = await KubeHttp.fromKubeConfig(kc);
@@ -31,7 +36,7 @@ let controller: ClusterController | null = null;
 const elector = new LeaderElector(client, {
   namespace: config.namespace,
   name: config.leaseName,
-  identity: config.podName,
+  identity,
   leaseDurationMs: config.leaseDurationMs,
   renewDeadlineMs: config.renewDeadlineMs,
   retryPeriodMs: config.retryPeriodMs,

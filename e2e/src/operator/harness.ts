@@ -46,10 +46,15 @@ export function tempManifest(text: string): string {
 export async function installOperator(cluster: LocalCluster): Promise<void> {
   await cluster.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'crds')]);
   await cluster.kubectl(['wait', '--for=condition=Established', 'crd/signalingclusters.switchboard.dev', '--timeout=60s']);
-  await cluster.kubectl(['apply', '-f', join(REPO_ROOT, 'operator/deploy/operator.yaml')]);
-  await cluster.kubectl(['apply', '-f', join(REPO_ROOT, 'operator/deploy/rbac.yaml')]);
+  await cluster.kubectl(['apply', '-f', join(REPO_ROOT, 'operator/deploy')]);
   await cluster.kubectl(['-n', OPERATOR_NAMESPACE, 'rollout', 'status', 'deployment/switchboard-operator', '--timeout=120s']);
   await waitFor('an operator leader', () => leaseHolder(cluster), { timeoutMs: 60_000 });
+}
+
+/** The pod of a Lease identity (`<pod>_<random>`: operator/src/main.ts). */
+export function identityPod(identity: string): string {
+  const cut = identity.lastIndexOf('_');
+  return cut < 0 ? identity : identity.slice(0, cut);
 }
 
 /** The identity holding the operator's Lease, if any. */
