@@ -21,13 +21,14 @@ import { Reflector } from "./kube/reflector.ts";
 import { MANAGED_KINDS } from "./kube/resources.ts";
 import type { KubeObject } from "./kube/wire.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import { Autoscaler } from "./autoscale/autoscaler.ts";
 import { PodReports, type PollTarget } from "./pod-reports.ts";
 import { WorkQueue } from "./work-queue.ts";
 import { FIELD_MANAGER, SIGNALING_PORT, clusterNames } from "./reconcile/names.ts";
 import { fromPod, fromStatefulSet, type Observed, type PodView } from "./reconcile/observed.ts";
-import { reconcile, specScale, type ScaleDecision } from "./reconcile/reconcile.ts";
+import { reconcile, type ScaleDecision } from "./reconcile/reconcile.ts";
 
-/** Decides the replicas of a cluster (the autoscaler plugs in here; {@link specScale} without it). */
+/** Decides the replicas of a cluster (tests plug a fixed policy in here). */
 export type ScalePolicy = (observed: Observed) => ScaleDecision;
 
 /** Options of {@link ClusterController}. */
@@ -38,7 +39,7 @@ export interface ClusterControllerOptions {
   readonly log: KubeLogger;
   /** Watch only this namespace. @default every namespace */
   readonly namespace?: string;
-  /** @default {@link specScale} */
+  /** @default the {@link Autoscaler} (spec.replicas for clusters without autoscaling) */
   readonly scale?: ScalePolicy;
   /** How often pods are asked for their report, in ms. @default 2000 */
   readonly reportIntervalMs?: number;
@@ -57,6 +58,7 @@ export class ClusterController {
   readonly #configMaps: Reflector;
   readonly #reports: PodReports;
   readonly #queue: WorkQueue;
+  readonly #autoscaler = new Autoscaler();
   readonly #abort = new AbortController();
   #stopping: Promise<void> | null = null;
 
@@ -81,6 +83,7 @@ export class ClusterController {
     this.#reports = new PodReports({
       targets: () => this.#pollTargets(),
       onChange: (key) => this.#queue.add(key),
+      onRound: () => this.#sampleLoad(),
       intervalMs: options.reportIntervalMs ?? 2000,
     });
   }
@@ -91,6 +94,7 @@ export class ClusterController {
       const key = keyOf(obj);
       if (type === "DELETED") {
         this.#queue.forget(key);
+        this.#autoscaler.forget(key);
         this.#o.metrics.forgetCluster(obj.metadata.namespace ?? "", obj.metadata.name ?? "");
       } else this.#queue.add(key);
     });
@@ -152,7 +156,7 @@ export class ClusterController {
     }
     const cluster = parsed.cluster;
     const observed = this.#observe(cluster);
-    const decision = (this.#o.scale ?? specScale)(observed);
+    const decision = this.#o.scale ? this.#o.scale(observed) : this.#autoscaler.decide(observed);
     const plan = reconcile(observed, decision);
     const apply = { fieldManager: FIELD_MANAGER, signal: this.#abort.signal };
 
@@ -178,9 +182,34 @@ export class ClusterController {
     }
     for (const e of plan.events) this.#o.events.record(involved, e.type, e.reason, e.message);
     if (plan.events.length > 0) log.info({ cluster: keyOf(raw), events: plan.events.map((e) => `${e.reason}: ${e.message}`) }, "reconciled");
-    this.#o.metrics.observeCluster(cluster.metadata.namespace, cluster.metadata.name, plan.status);
+    const { namespace, name } = cluster.metadata;
+    this.#o.metrics.observeCluster(namespace, name, plan.status, observed.pods.filter((p) => p.terminatingSinceMs !== undefined).length);
+    for (const e of plan.events) {
+      if (e.reason === "ScalingUp") this.#o.metrics.scaled(namespace, name, "up");
+      else if (e.reason === "ScalingDown") this.#o.metrics.scaled(namespace, name, "down");
+    }
     this.#queue.addAfter(keyOf(raw), plan.requeueAfterMs);
     return "ok";
+  }
+
+  /**
+   * After each report round: one recommendation per autoscaled cluster (the stabilization windows
+   * need a sample every round, not only when something else made a reconcile run), and a reconcile
+   * of those whose wanted replicas changed. A stable cluster is otherwise reconciled every 30 s.
+   */
+  #sampleLoad(): void {
+    if (!this.synced || this.#o.scale !== undefined) return;
+    for (const raw of this.#clusters.list()) {
+      if (raw.metadata.deletionTimestamp !== undefined) continue;
+      const parsed = parseSignalingCluster(raw);
+      if (!parsed.ok || !parsed.cluster.spec.autoscaling.enabled) continue;
+      try {
+        const outcome = this.#autoscaler.evaluate(this.#observe(parsed.cluster));
+        if (outcome !== undefined && outcome.replicas !== parsed.cluster.status?.desiredReplicas) this.#queue.add(keyOf(raw));
+      } catch (err) {
+        this.#o.log.error({ cluster: keyOf(raw), ...errorFields(err) }, "load sample failed");
+      }
+    }
   }
 
   #observe(cluster: SignalingCluster): Observed {

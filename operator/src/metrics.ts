@@ -12,11 +12,17 @@
  * | `switchboard_operator_ring_version` | `namespace`, `cluster` | the ring version written |
  * | `switchboard_operator_ring_converged` | `namespace`, `cluster` | 1 when every pod applied it |
  * | `switchboard_operator_connections` | `namespace`, `cluster` | live connections over the pods |
+ * | `switchboard_operator_capacity_connections` | `namespace`, `cluster` | connections the wanted pods carry at the autoscaling target |
+ * | `switchboard_operator_ring_members` | `namespace`, `cluster`, `state` | ring members by state (JOINING, ACTIVE, LEAVING) |
+ * | `switchboard_operator_draining_pods` | `namespace`, `cluster` | pods being deleted (draining) |
+ * | `switchboard_operator_scale_events_total` | `namespace`, `cluster`, `direction` (`up`, `down`) | changes of the wanted replicas |
  *
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SignalingClusterStatus } from "./api/signaling-cluster.ts";
+
+const RING_STATES = ["JOINING", "ACTIVE", "LEAVING"] as const;
 
 /** See the module comment. */
 export class OperatorMetrics {
@@ -36,13 +42,27 @@ export class OperatorMetrics {
   readonly #ringVersion = this.#clusterGauge("ring_version", "Ring version written to the ConfigMap");
   readonly #converged = this.#clusterGauge("ring_converged", "1 when every pod applied the ring");
   readonly #connections = this.#clusterGauge("connections", "Live connections over the pods (fresh reports)");
+  readonly #capacity = this.#clusterGauge("capacity_connections", "Connections the wanted pods carry at the autoscaling target");
+  readonly #draining = this.#clusterGauge("draining_pods", "Pods being deleted (draining)");
+  readonly #members = new Gauge({
+    name: "switchboard_operator_ring_members",
+    help: "Ring members by state",
+    labelNames: ["namespace", "cluster", "state"],
+    registers: [this.registry],
+  });
+  readonly #scaleEvents = new Counter({
+    name: "switchboard_operator_scale_events_total",
+    help: "Changes of the wanted replicas, by direction",
+    labelNames: ["namespace", "cluster", "direction"],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Sets the per-cluster gauges from a status just written. */
-  observeCluster(namespace: string, cluster: string, status: SignalingClusterStatus): void {
+  /** Sets the per-cluster gauges from a status just written and the pods being deleted. */
+  observeCluster(namespace: string, cluster: string, status: SignalingClusterStatus, drainingPods: number): void {
     const labels = { namespace, cluster };
     this.#desired.set(labels, status.desiredReplicas ?? 0);
     this.#replicas.set(labels, status.replicas ?? 0);
@@ -50,11 +70,22 @@ export class OperatorMetrics {
     this.#ringVersion.set(labels, status.ring?.version ?? 0);
     this.#converged.set(labels, status.ring?.converged ? 1 : 0);
     this.#connections.set(labels, status.connections ?? 0);
+    if (status.capacity !== undefined) this.#capacity.set(labels, status.capacity);
+    else this.#capacity.remove(labels);
+    this.#draining.set(labels, drainingPods);
+    for (const state of RING_STATES) this.#members.set({ ...labels, state }, status.ring?.members.filter((m) => m.state === state).length ?? 0);
+  }
+
+  /** Counts a change of the wanted replicas. */
+  scaled(namespace: string, cluster: string, direction: "up" | "down"): void {
+    this.#scaleEvents.inc({ namespace, cluster, direction });
   }
 
   /** Drops the gauges of a cluster that is gone. */
   forgetCluster(namespace: string, cluster: string): void {
-    for (const g of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections]) g.remove({ namespace, cluster });
+    for (const g of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections, this.#capacity, this.#draining]) g.remove({ namespace, cluster });
+    for (const state of RING_STATES) this.#members.remove({ namespace, cluster, state });
+    for (const direction of ["up", "down"]) this.#scaleEvents.remove({ namespace, cluster, direction });
   }
 
   #clusterGauge(name: string, help: string): Gauge<"namespace" | "cluster"> {

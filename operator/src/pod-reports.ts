@@ -25,6 +25,8 @@ export interface PodReportsOptions {
   readonly targets: () => readonly PollTarget[];
   /** Called when a pod's ring version, ring state, readiness or draining changed. */
   readonly onChange: (cluster: string) => void;
+  /** Called after every round (the autoscaler samples the load then). */
+  readonly onRound?: () => void;
   /** @default 2000 */
   readonly intervalMs?: number;
   /** @default 1500 */
@@ -82,6 +84,7 @@ export class PodReports {
     this.#timer = setTimeout(() => {
       this.#round = this.pollNow().finally(() => {
         this.#round = null;
+        if (!this.#stopped) this.#o.onRound?.();
         this.#schedule(this.#o.intervalMs ?? 2000);
       });
     }, delayMs);

@@ -261,6 +261,7 @@ export const SignalingClusterStatus = z.object({
   selector: z.string().optional().meta({ description: "Label selector of the pods (for the scale subresource)." }),
   clusterId: z.string().optional().meta({ description: "The pods' cluster name: prefix of the Redis keys and JetStream stream." }),
   connections: z.number().int().min(0).optional().meta({ description: "Live connections over all pods (fresh reports only)." }),
+  capacity: z.number().int().min(0).optional().meta({ description: "Connections the wanted pods carry at the autoscaling target (autoscaling only)." }),
   ring: z
     .object({
       version: z.number().int().min(0),

@@ -19,7 +19,7 @@ function pods(connections: readonly number[], extra: Partial<PodLoad> = {}): Pod
 
 function input(over: Partial<ScaleInput> & { spec?: Partial<AutoscalingSpec> }): ScaleInput {
   const { spec, ...rest } = over;
-  return { autoscaling: { ...SPEC, ...spec }, minReplicas: 2, maxReplicas: 10, currentReplicas: 3, pods: pods([500, 500, 500]), history: [], nowMs: NOW, ...rest };
+  return { autoscaling: { ...SPEC, ...spec }, minReplicas: 2, maxReplicas: 10, currentReplicas: 3, pods: pods([500, 500, 500]), history: [], historySinceMs: NOW - 3_600_000, scaleDownInFlight: false, nowMs: NOW, ...rest };
 }
 
 /** A history of `replicas` recommended every 2 s over the last `seconds`. */
@@ -56,6 +56,10 @@ test("decideScale: table", () => {
     ["lag high for the sustain window: one pod more", input({ pods: pods([100, 100, 100], { eventLoopLagP99Ms: 80 }), spec: { eventLoopLagP99Ms: 50 }, history: steady(2, LAG_SUSTAIN_MS / 1000 + 2, true) }), 4, /event-loop lag p99 above 50 ms/],
     ["lag high only lately: no scale-up yet, and no scale-down", input({ currentReplicas: 4, pods: pods([100, 100, 100, 100], { eventLoopLagP99Ms: 80 }), spec: { eventLoopLagP99Ms: 50 }, history: steady(2, 10, true) }), 4, /no scale-down: event-loop lag/],
     ["lag high in one pod only: not sustained load", input({ pods: [...pods([100, 100], { eventLoopLagP99Ms: 80 }), ...pods([100])], spec: { eventLoopLagP99Ms: 50 }, history: steady(3, 40, false) }), 3, /load/],
+    ["a history shorter than the window (operator just started) blocks scale-down", input({ currentReplicas: 6, pods: pods([100, 100, 100, 100, 100, 100]), history: steady(2, 120), historySinceMs: NOW - 120_000 }), 6, /load seen for 120 s of the 300 s window/],
+    ["a window of 0 s scales down on a history of one round", input({ currentReplicas: 6, pods: pods([100, 100, 100, 100, 100, 100]), spec: { scaleDownStabilizationSeconds: 0 }, historySinceMs: NOW }), 5, /load/],
+    ["a scale-down still draining blocks the next step", input({ currentReplicas: 5, pods: pods([100, 100, 100, 100, 100, 100]), history: steady(2, 300), scaleDownInFlight: true }), 5, /still draining/],
+    ["a scale-down still draining does not block scale-up", input({ currentReplicas: 5, pods: pods([2000, 2000, 2000, 2000, 2000, 2000]), scaleDownInFlight: true }), 10, /load: 12000/],
     ["replicas above a lowered maxReplicas come down to it", input({ currentReplicas: 12, pods: pods(Array(12).fill(2000)), history: steady(10, 300) }), 10, /spec bounds/],
     ["replicas below a raised minReplicas go up to it", input({ currentReplicas: 1, pods: pods([0]) }), 2, /spec bounds/],
   ];

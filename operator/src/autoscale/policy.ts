@@ -10,7 +10,10 @@
  *   above `eventLoopLagP99Ms`, at least one pod more than now;
  * - stabilization as the HPA's `behavior`: up to the lowest recommendation of the scale-up window
  *   (0 s: at once), down to the highest of the scale-down window, at most `maxScaleDownStep` pods;
- * - a missing or stale reading (a pod without a fresh report) never lets the cluster shrink.
+ * - a missing or stale reading (a pod without a fresh report) never lets the cluster shrink;
+ * - nor does a history shorter than the scale-down window (an operator that just started, or a new
+ *   leader, has not seen the load for long enough), nor a scale-down still under way (one step is
+ *   one drain: the next starts once the pods of the last are gone).
  *
  * @module
  */
@@ -44,6 +47,10 @@ export interface ScaleInput {
   readonly pods: readonly PodLoad[];
   /** Recommendations before this one, any order. */
   readonly history: readonly Recommendation[];
+  /** Since when the history is complete (the first recommendation this process made). */
+  readonly historySinceMs: number;
+  /** Pods of an earlier scale-down still leaving or draining. */
+  readonly scaleDownInFlight: boolean;
   readonly nowMs: number;
 }
 
@@ -108,10 +115,13 @@ export function decideScale(input: ScaleInput): ScaleOutcome {
     return { replicas: up, reason, recommendation, connections, capacity: capacityOf(up) };
   }
   const keep = (reason: string): ScaleOutcome => ({ replicas: currentReplicas, reason, recommendation, connections, capacity: capacityOf(currentReplicas) });
-  if (stale > 0) return keep(`no scale-down: ${stale} pod(s) without a fresh report`);
-  if (lagHigh) return keep("no scale-down: event-loop lag p99 above its threshold");
-  const downTarget = Math.max(...within(a.scaleDownStabilizationSeconds * 1000).map((r) => r.replicas));
+  const downWindowMs = a.scaleDownStabilizationSeconds * 1000;
+  const downTarget = Math.max(...within(downWindowMs).map((r) => r.replicas));
   if (downTarget < currentReplicas) {
+    if (stale > 0) return keep(`no scale-down: ${stale} pod(s) without a fresh report`);
+    if (lagHigh) return keep("no scale-down: event-loop lag p99 above its threshold");
+    if (input.scaleDownInFlight) return keep("no scale-down: the previous one is still draining");
+    if (nowMs - input.historySinceMs < downWindowMs) return keep(`no scale-down: load seen for ${Math.floor((nowMs - input.historySinceMs) / 1000)} s of the ${a.scaleDownStabilizationSeconds} s window`);
     const replicas = Math.max(downTarget, currentReplicas - a.maxScaleDownStep, minReplicas);
     return { replicas, reason: loadReason, recommendation, connections, capacity: capacityOf(replicas) };
   }

@@ -17,6 +17,8 @@ import { planRing, type RingTransition } from "./ring-plan.ts";
 export interface ScaleDecision {
   readonly replicas: number;
   readonly reason: string;
+  /** Connections the wanted pods carry at the autoscaling target (autoscaled clusters only). */
+  readonly capacity?: number;
 }
 
 /** A Kubernetes Event to record on the SignalingCluster. */
@@ -150,6 +152,7 @@ export function reconcile(o: Observed, scale: ScaleDecision): ReconcileResult {
     selector: selectorString(cluster.metadata.name),
     clusterId: clusterId(cluster.metadata.name, cluster.metadata.uid),
     connections,
+    ...(scale.capacity !== undefined ? { capacity: scale.capacity } : {}),
     ring: {
       version: plan.ring.version,
       converged,
