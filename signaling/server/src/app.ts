@@ -49,10 +49,21 @@ export interface SignalingServer extends AsyncDisposable {
   readonly httpUrl: string;
   /** True while the pod accepts new sockets. */
   readonly ready: boolean;
-  /** SIGTERM behaviour: not ready, paced reconnect hints, deadline, every socket closed. */
-  drain(): Promise<void>;
+  /** SIGTERM behaviour: not ready, paced reconnect hints, deadline, every socket closed. Once only: a second call returns undefined. */
+  drain(): Promise<PodDrainOutcome | undefined>;
   /** Closes everything this server started. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What a pod's drain did (logged as `drained`; a warning first when the deadline passed). */
+export interface PodDrainOutcome {
+  readonly durationMs: number;
+  /** WebSocket clients told to reconnect elsewhere. */
+  readonly hinted: number;
+  /** WebSocket clients still connected at the deadline, closed by the pod (0: a clean drain). */
+  readonly closedAtDeadline: number;
+  /** PeerJS sockets closed (the close is PeerJS's drain hint). */
+  readonly peerjsClosed: number;
 }
 
 /**
@@ -171,12 +182,16 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
       });
     },
     async drain() {
-      if (drained) return;
+      if (drained) return undefined;
       drained = true;
       metrics.ready.set(0);
       log.info({ connections: gateway.connectionCount }, "draining");
-      await Promise.all([gateway.drain(), peerjs?.drain()]);
-      log.info("drained");
+      const [ws, pj] = await Promise.all([gateway.drain(), peerjs?.drain()]);
+      const outcome = { durationMs: ws.durationMs, hinted: ws.hinted, closedAtDeadline: ws.closedAtDeadline, peerjsClosed: pj?.closed ?? 0 };
+      // A drain past its deadline still ends (the pod closed the sockets left): said as a warning.
+      if (ws.closedAtDeadline > 0) log.warn(outcome, "drain deadline passed: the sockets left were closed");
+      log.info(outcome, "drained");
+      return outcome;
     },
     close() {
       closing ??= (async () => {

@@ -53,7 +53,11 @@ describe("drain", () => {
       assert.ok(Number.isInteger(hint.afterMs) && hint.afterMs >= 0 && hint.afterMs <= DRAIN.spreadMs, `afterMs ${hint.afterMs} within the spread`);
       await peer.client.close(4000);
     }
-    await draining;
+    const outcome = await draining;
+    assert.equal(outcome?.closedAtDeadline, 0, "a clean drain: every client left before the deadline");
+    assert.equal(outcome?.hinted, peers.length);
+    assert.ok(outcome.durationMs < DRAIN.timeoutMs, `ended when the last client left (${outcome.durationMs} ms)`);
+    assert.equal(await pod.server.drain(), undefined, "a second drain does nothing");
     assert.equal(pod.server.gateway.connectionCount, 0);
     for (const peer of peers) {
       assert.equal(peer.client.closeCode, 4000, "closed by the client, not by the deadline");
@@ -77,7 +81,9 @@ describe("drain", () => {
     assert.equal(err.code, "SIG_ERR_DRAINING");
     assert.equal(err.retryable, true);
     assert.equal((await closedWithin(stubborn.client)).code, 1012);
-    await draining;
+    const outcome = await draining;
+    assert.equal(outcome?.closedAtDeadline, 1, "the drain says it passed its deadline, with one socket left");
+    assert.equal(outcome?.hinted, 5);
     // drain() starts the closing handshakes at the deadline; they complete right after.
     await eventually(() => pod.server.gateway.connectionCount === 0, "every socket closed");
     // The session survives the close, for a resume on another pod (or this one, were it to stay).

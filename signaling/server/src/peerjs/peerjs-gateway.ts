@@ -223,11 +223,14 @@ export class PeerJsGateway {
    * Refuses new sockets and closes the open ones with 1012 in paced batches over
    * `drain.spreadMs` (PeerJS has no reconnect hint: the close is the hint), so that their apps do
    * not all reconnect at once.
+   *
+   * @returns the sockets it closed (every one: for PeerJS the close is the drain)
    */
-  async drain(): Promise<void> {
+  async drain(): Promise<{ closed: number }> {
     this.#draining = true;
     const { timeoutMs, spreadMs, batchSize } = this.#o.config.drain;
     const ids = this.realm.ids();
+    const closed = this.#connections.size;
     const batches = Math.max(1, Math.ceil(ids.length / batchSize));
     const batchGapMs = Math.min(spreadMs, timeoutMs / 2) / batches;
     for (let b = 0; b < batches; b++) {
@@ -235,6 +238,7 @@ export class PeerJsGateway {
       if (b < batches - 1) await sleep(batchGapMs);
     }
     for (const conn of [...this.#connections]) conn.close(1012, "SIG_ERR_DRAINING");
+    return { closed };
   }
 
   /** Stops the timer, closes every socket and ends every PeerJS session. Idempotent. */

@@ -35,6 +35,15 @@ const HEARTBEAT_SLICES = 10;
 /** Close codes a client uses to end its session on purpose (anything else keeps it resumable). */
 const ENDING_CLIENT_CLOSE_CODES = new Set([1000, 1001]);
 
+/** What a drain did: sockets told to reconnect, and those still open when its deadline came. */
+export interface DrainOutcome {
+  readonly hinted: number;
+  /** Sockets closed by the pod (1012) because the deadline passed before they left; 0 for a clean drain. */
+  readonly closedAtDeadline: number;
+  /** From the drain's start to the last socket gone, or to the deadline. */
+  readonly durationMs: number;
+}
+
 /**
  * The WebSocket edge: vets upgrades (path, Origin, per-address and pod-wide caps, draining),
  * runs the handshake, parses every frame exactly once, applies the per-socket rate limit, hands
@@ -240,11 +249,15 @@ export class Gateway {
   /**
    * Drains the pod: refuses new sockets, tells every client to reconnect in paced batches with
    * jitter, waits until they have gone or the deadline passes, then closes the rest with 1012.
+   *
+   * @returns how many sockets were hinted and how many were still open at the deadline
    */
-  async drain(): Promise<void> {
+  async drain(): Promise<DrainOutcome> {
     this.#draining = true;
     const { timeoutMs, spreadMs, batchSize } = this.#o.config.drain;
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let hinted = 0;
     const conns = [...this.#connections.values()];
     const batches = Math.max(1, Math.ceil(conns.length / batchSize));
     const batchGapMs = Math.min(spreadMs, timeoutMs / 2) / batches;
@@ -252,10 +265,13 @@ export class Gateway {
       for (const conn of conns.slice(b * batchSize, (b + 1) * batchSize)) {
         if (conn.state !== "open" || !conn.session) continue;
         conn.session.push({ type: "reconnect", afterMs: Math.floor(Math.random() * batchGapMs), reason: "draining" });
+        hinted += 1;
       }
       if (b < batches - 1) await sleep(batchGapMs);
     }
     while (this.#connections.size > 0 && Date.now() < deadline) await sleep(Math.min(100, Math.max(1, deadline - Date.now())));
+    const closedAtDeadline = this.#connections.size;
+    const left = Date.now() - started;
     for (const conn of [...this.#connections.values()]) this.#closeFor(conn, "SIG_ERR_DRAINING", "draining", Date.now());
     // Resolve only once every socket is gone (closed, or terminated by the tick 2 s after the close).
     const gone = Date.now() + 3000;
@@ -263,6 +279,7 @@ export class Gateway {
       this.tick(Date.now());
       await sleep(50);
     }
+    return { hinted, closedAtDeadline, durationMs: left };
   }
 
   /** Stops the timer and closes every socket at once (after a drain, or in tests). */
