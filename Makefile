@@ -42,13 +42,16 @@ lint: install
 
 # Local Kubernetes control plane (e2e/cluster, docs/local-kubernetes.md).
 CLUSTER_RUN := $(HOME)/.cache/switchboard/cluster/run
-.PHONY: cluster-env cluster-status cluster-test
+.PHONY: cluster-env cluster-status cluster-test autoscale-demo
 
 cluster-build: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, helm once per machine (~/.cache/switchboard); install Prometheus
 	bash e2e/cluster/build.sh
 
 cluster-up: install cluster-build ## start the local control plane in network namespace sbk8s-1 (API https://10.200.1.2:6443; root); then: eval "$$(make -s cluster-env)"
 	bash e2e/cluster/up.sh
+
+autoscale-demo: cluster-up ## the local control plane, the operator and an autoscaled SignalingCluster under a load stepped up and down (ARGS="--steps 12:30,36:60,12:90")
+	$(NODE) --disable-warning=ExperimentalWarning e2e/src/load/autoscale-demo.ts $(ARGS)
 
 cluster-down: ## stop the local control plane and its pods, remove its network namespace and those of crashed runs (state kept; PURGE=1 deletes it)
 	bash e2e/cluster/down.sh $(if $(PURGE),--purge)

@@ -11,7 +11,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { parseRingDocument, RING_DOCUMENT_KEY, type RingDocument } from "@switchboard/ring";
-import { parseSignalingCluster, SIGNALING_CLUSTER_API_VERSION, SIGNALING_CLUSTER_KIND, type SignalingCluster } from "./api/signaling-cluster.ts";
+import { parseSignalingCluster, SIGNALING_CLUSTER_API_VERSION, SIGNALING_CLUSTER_KIND, type SignalingCluster, type SignalingClusterStatus } from "./api/signaling-cluster.ts";
 import { isKubeStatus } from "./errors.ts";
 import { applyObject, applyStatus, deleteObject } from "./kube/apply.ts";
 import type { EventRecorder, InvolvedObject } from "./kube/events.ts";
@@ -59,6 +59,13 @@ export class ClusterController {
   readonly #reports: PodReports;
   readonly #queue: WorkQueue;
   readonly #autoscaler = new Autoscaler();
+  /**
+   * The status this process last wrote, per cluster: newer than the cache's until the watch brings
+   * the write back. Decisions read from the cache alone would, in that moment, undo what the last
+   * reconcile decided (a scale-down just started, the last scale time and reason). Only the leader
+   * writes the status; a new leader starts from a fresh list.
+   */
+  readonly #written = new Map<string, { uid: string; status: SignalingClusterStatus }>();
   readonly #abort = new AbortController();
   #stopping: Promise<void> | null = null;
 
@@ -95,6 +102,7 @@ export class ClusterController {
       if (type === "DELETED") {
         this.#queue.forget(key);
         this.#autoscaler.forget(key);
+        this.#written.delete(key);
         this.#o.metrics.forgetCluster(obj.metadata.namespace ?? "", obj.metadata.name ?? "");
       } else this.#queue.add(key);
     });
@@ -154,7 +162,7 @@ export class ClusterController {
       log.warn({ cluster: keyOf(raw), issues: parsed.issues }, "invalid SignalingCluster");
       return "invalid";
     }
-    const cluster = parsed.cluster;
+    const cluster = this.#withWrittenStatus(parsed.cluster);
     const observed = this.#observe(cluster);
     const decision = this.#o.scale ? this.#o.scale(observed) : this.#autoscaler.decide(observed);
     const plan = reconcile(observed, decision);
@@ -177,8 +185,10 @@ export class ClusterController {
     for (const pod of plan.deletePods) {
       await deleteObject(client, { apiVersion: "v1", kind: "Pod", namespace: cluster.metadata.namespace, name: pod.name }, { uid: pod.uid, ignoreNotFound: true, signal: this.#abort.signal });
     }
-    if (!isDeepStrictEqual(stripUndefined(plan.status), stripUndefined(cluster.status ?? {}))) {
+    // Compared with what the cache holds (the API's last word), not with what this process wrote.
+    if (!isDeepStrictEqual(stripUndefined(plan.status), stripUndefined(parsed.cluster.status ?? {}))) {
       await applyStatus(client, { apiVersion: SIGNALING_CLUSTER_API_VERSION, kind: SIGNALING_CLUSTER_KIND, namespace: cluster.metadata.namespace, name: cluster.metadata.name }, plan.status, apply);
+      this.#written.set(keyOf(raw), { uid: cluster.metadata.uid, status: plan.status });
     }
     for (const e of plan.events) this.#o.events.record(involved, e.type, e.reason, e.message);
     if (plan.events.length > 0) log.info({ cluster: keyOf(raw), events: plan.events.map((e) => `${e.reason}: ${e.message}`) }, "reconciled");
@@ -204,12 +214,18 @@ export class ClusterController {
       const parsed = parseSignalingCluster(raw);
       if (!parsed.ok || !parsed.cluster.spec.autoscaling.enabled) continue;
       try {
-        const outcome = this.#autoscaler.evaluate(this.#observe(parsed.cluster));
-        if (outcome !== undefined && outcome.replicas !== parsed.cluster.status?.desiredReplicas) this.#queue.add(keyOf(raw));
+        const cluster = this.#withWrittenStatus(parsed.cluster);
+        const outcome = this.#autoscaler.evaluate(this.#observe(cluster));
+        if (outcome !== undefined && outcome.replicas !== cluster.status?.desiredReplicas) this.#queue.add(keyOf(raw));
       } catch (err) {
         this.#o.log.error({ cluster: keyOf(raw), ...errorFields(err) }, "load sample failed");
       }
     }
+  }
+
+  #withWrittenStatus(cluster: SignalingCluster): SignalingCluster {
+    const written = this.#written.get(`${cluster.metadata.namespace}/${cluster.metadata.name}`);
+    return written !== undefined && written.uid === cluster.metadata.uid ? { ...cluster, status: written.status } : cluster;
   }
 
   #observe(cluster: SignalingCluster): Observed {

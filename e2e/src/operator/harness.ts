@@ -67,9 +67,12 @@ export async function leaseHolder(cluster: LocalCluster): Promise<string | undef
   }
 }
 
-/** The example SignalingCluster (examples/signalingcluster.yaml) pointed at this cluster's NATS and Redis. */
-export function exampleManifest(cluster: LocalCluster, options: { name: string; namespace: string; replicas?: number; extra?: string }): string {
-  let text = readFileSync(join(REPO_ROOT, 'examples/signalingcluster.yaml'), 'utf8');
+/**
+ * An example SignalingCluster (examples/signalingcluster.yaml unless `file` names another) pointed
+ * at this cluster's NATS and Redis.
+ */
+export function exampleManifest(cluster: LocalCluster, options: { name: string; namespace: string; replicas?: number; extra?: string; file?: string }): string {
+  let text = readFileSync(join(REPO_ROOT, options.file ?? 'examples/signalingcluster.yaml'), 'utf8');
   text = text
     .replace(/nats:\/\/10\.200\.1\.2:4222/, cluster.network.natsUrl)
     .replace(/redis:\/\/10\.200\.1\.2:6379/, cluster.network.redisUrl)

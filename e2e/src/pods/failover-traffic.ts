@@ -22,6 +22,8 @@ export interface TrafficClient {
   readonly acked: Map<string, number>;
   /** Numbers received per sender peer, in arrival order. */
   readonly received: Map<string, number[]>;
+  /** The pods it was on, by name, in order: its welcome's, then each resume's (the last is where it is now). */
+  readonly pods: string[];
   /** `resumed` events: when (performance.now()) and on which pod. */
   readonly resumes: Array<{ atMs: number; pod: string }>;
   /** Sessions that could not be resumed (the client rejoined with a new session). */
@@ -85,6 +87,7 @@ export async function startTraffic(pods: readonly Pick<PodProcess, "wsUrl">[], o
       room: `${options.prefix}-room${Math.floor(i / options.roomSize)}`,
       acked: new Map(),
       received: new Map(),
+      pods: [],
       resumes: [],
       sessionLost: 0,
       refused: new Map(),
@@ -94,7 +97,11 @@ export async function startTraffic(pods: readonly Pick<PodProcess, "wsUrl">[], o
       list.push((m.data as { n: number }).n);
       c.received.set(m.from, list);
     });
-    sdk.on("resumed", (r) => c.resumes.push({ atMs: performance.now(), pod: (r as { pod?: string }).pod ?? "" }));
+    sdk.on("session", (w) => c.pods.push(w.pod));
+    sdk.on("resumed", (r) => {
+      c.resumes.push({ atMs: performance.now(), pod: r.pod });
+      c.pods.push(r.pod);
+    });
     sdk.on("session-lost", () => (c.sessionLost += 1));
     clients.push(c);
   }

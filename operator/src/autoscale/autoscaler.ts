@@ -51,15 +51,18 @@ export class Autoscaler {
       h = { uid: cluster.metadata.uid, sinceMs: nowMs, recommendations: [] };
       this.#history.set(key, h);
     }
+    // The status is the one this process wrote last (the controller's, not its cache's, which may
+    // be a write behind): deciding from an older value would undo a scale-down just started.
+    const currentReplicas = cluster.status?.desiredReplicas ?? o.statefulSet?.replicas ?? cluster.spec.minReplicas;
     const outcome = decideScale({
       autoscaling: a,
       minReplicas: cluster.spec.minReplicas,
       maxReplicas: cluster.spec.maxReplicas,
-      currentReplicas: cluster.status?.desiredReplicas ?? o.statefulSet?.replicas ?? cluster.spec.minReplicas,
+      currentReplicas,
       pods: podLoads(o),
       history: h.recommendations,
       historySinceMs: h.sinceMs,
-      scaleDownInFlight: scaleDownInFlight(o),
+      scaleDownInFlight: scaleDownInFlight(o, currentReplicas),
       nowMs,
     });
     const keepMs = Math.max(a.scaleUpStabilizationSeconds, a.scaleDownStabilizationSeconds) * 1000 + LAG_SUSTAIN_MS;
@@ -90,9 +93,8 @@ export function podLoads(o: Observed): PodLoad[] {
 }
 
 /** Whether pods of an earlier scale-down are still there (past the wanted count, LEAVING, or terminating). */
-function scaleDownInFlight(o: Observed): boolean {
-  const wanted = o.cluster.status?.desiredReplicas;
+function scaleDownInFlight(o: Observed, wanted: number): boolean {
   if (o.pods.some((p) => p.terminatingSinceMs !== undefined)) return true;
   if (o.ring?.doc.members.some((m) => m.state === "LEAVING")) return true;
-  return wanted !== undefined && o.pods.length > wanted;
+  return o.pods.length > wanted;
 }
