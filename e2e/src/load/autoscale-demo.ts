@@ -41,6 +41,7 @@ try {
   await installOperator(cluster);
   say(`applying examples/signalingcluster-autoscaling.yaml; in another shell: eval "$(make -s cluster-env)" && kubectl get signalingclusters -w`);
   await cluster.kubectl(["apply", "-f", tempManifest(exampleManifest(cluster, { name: NAME, namespace: NS, file: "examples/signalingcluster-autoscaling.yaml" }))]);
+  await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `signalingcluster/${NAME}`, "--timeout=180s"]);
   timeline = new ClusterTimeline(cluster, NS, NAME);
   let previous = "";
   timeline.start(500, (s: ClusterSample) => {

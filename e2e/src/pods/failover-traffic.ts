@@ -113,7 +113,18 @@ export async function startTraffic(pods: readonly Pick<PodProcess, "wsUrl">[], o
       }),
     );
   }
-  for (const c of clients) await c.sdk.join(c.room);
+  // A join refused with a retryable error (a room changing owner as the ring changes) is retried, as an app would.
+  for (const c of clients) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await c.sdk.join(c.room);
+        break;
+      } catch (err) {
+        if ((err as { retryable?: boolean }).retryable !== true || attempt >= 50) throw err;
+        await sleep(100);
+      }
+    }
+  }
   const peersOf = (c: TrafficClient) => clients.filter((o) => o !== c && o.room === c.room);
 
   const loop = async (c: TrafficClient, intervalMs: number): Promise<void> => {
