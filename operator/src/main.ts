@@ -58,6 +58,7 @@ const elector = new LeaderElector(client, {
     // Acting stops the moment the Lease is lost: a replica that cannot renew must not write.
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     await c.stop();
+    metrics.forgetAllClusters();
     controller = null;
   },
   onStoppedLeading: () => {

@@ -44,3 +44,14 @@ test("per-cluster gauges: replicas, capacity, ring members by state, draining po
   m.forgetCluster("ns", "sc");
   assert.equal((await m.registry.metrics()).includes('cluster="sc"'), false, "every series of the cluster removed");
 });
+
+test("a replica that stops leading exports no cluster's series any more", async () => {
+  const m = new OperatorMetrics();
+  m.observeCluster("ns", "a", STATUS, 0);
+  m.observeCluster("ns", "b", STATUS, 0);
+  m.scaled("ns", "a", "up");
+  m.forgetAllClusters();
+  const text = await m.registry.metrics();
+  assert.equal(/cluster="[ab]"/.test(text), false);
+  assert.match(text, /switchboard_operator_reconciles_total/, "its own series stay");
+});

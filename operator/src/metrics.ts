@@ -88,6 +88,14 @@ export class OperatorMetrics {
     for (const direction of ["up", "down"]) this.#scaleEvents.remove({ namespace, cluster, direction });
   }
 
+  /**
+   * Drops every cluster's series: a replica that stops leading must not keep exporting the last
+   * values it saw (dashboards would show two leaders' views, one frozen).
+   */
+  forgetAllClusters(): void {
+    for (const m of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections, this.#capacity, this.#draining, this.#members, this.#scaleEvents]) m.reset();
+  }
+
   #clusterGauge(name: string, help: string): Gauge<"namespace" | "cluster"> {
     return new Gauge({ name: `switchboard_operator_${name}`, help, labelNames: ["namespace", "cluster"], registers: [this.registry] });
   }
