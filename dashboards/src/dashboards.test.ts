@@ -30,7 +30,7 @@ test("rates and increases use $__rate_interval (annotations a fixed window); pod
         assert.equal(window, q.panel.startsWith("annotation:") ? "1m" : "$__rate_interval", `${q.dashboard} / ${q.panel}: ${q.expr}`);
       }
       if (/\bswitchboard_(?!operator_)|nodejs_|process_/.test(q.expr)) assert.match(q.expr, /pod=~"\$cluster-\[0-9\]\+", pod=~"\$pod"/, `${q.dashboard} / ${q.panel}`);
-      if (q.expr.includes("switchboard_operator_")) assert.match(q.expr, /cluster="\$cluster"/, `${q.dashboard} / ${q.panel}`);
+      if (q.expr.includes("switchboard_operator_")) assert.match(q.expr, /signalingcluster_namespace="\$namespace", signalingcluster="\$cluster"/, `${q.dashboard} / ${q.panel}`);
     }
   }
 });

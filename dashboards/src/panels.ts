@@ -20,7 +20,7 @@ export const DATASOURCE = { type: "prometheus", uid: "${datasource}" } as const;
 /** A signaling pod's series of the chosen namespace, cluster (its pods are `<cluster>-<ordinal>`) and pods. */
 export const PODS = 'namespace="$namespace", pod=~"$cluster-[0-9]+", pod=~"$pod"';
 /** The operator's series of the chosen SignalingCluster. */
-export const CLUSTER = 'namespace="$namespace", cluster="$cluster"';
+export const CLUSTER = 'signalingcluster_namespace="$namespace", signalingcluster="$cluster"';
 
 /** One query of a panel. */
 export interface Query {
@@ -80,8 +80,8 @@ export function switchboardDashboard(uid: string, title: string, description: st
     .time({ from: "now-1h", to: "now" })
     .refresh("30s")
     .withVariable(new DatasourceVariableBuilder("datasource").label("Data source").type("prometheus"))
-    .withVariable(query("namespace", "Namespace", "label_values(switchboard_operator_desired_replicas, namespace)"))
-    .withVariable(query("cluster", "SignalingCluster", 'label_values(switchboard_operator_desired_replicas{namespace="$namespace"}, cluster)'))
+    .withVariable(query("namespace", "Namespace", "label_values(switchboard_operator_desired_replicas, signalingcluster_namespace)"))
+    .withVariable(query("cluster", "SignalingCluster", 'label_values(switchboard_operator_desired_replicas{signalingcluster_namespace="$namespace"}, signalingcluster)'))
     .withVariable(query("pod", "Pod", 'label_values(switchboard_connections{namespace="$namespace", pod=~"$cluster-[0-9]+"}, pod)').multi(true).includeAll(true).allValue(".*"));
 }
 

@@ -26,7 +26,7 @@ test("per-cluster gauges: replicas, capacity, ring members by state, draining po
   m.scaled("ns", "sc", "down");
   const text = await m.registry.metrics();
   const value = (name: string, labels: string) => text.match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, "m"))?.[1];
-  const l = 'namespace="ns",cluster="sc"';
+  const l = 'signalingcluster_namespace="ns",signalingcluster="sc"';
   assert.equal(value("switchboard_operator_desired_replicas", l), "3");
   assert.equal(value("switchboard_operator_replicas", l), "4");
   assert.equal(value("switchboard_operator_connections", l), "25");
@@ -42,7 +42,7 @@ test("per-cluster gauges: replicas, capacity, ring members by state, draining po
   assert.equal((await m.registry.metrics()).includes("switchboard_operator_capacity_connections{"), false);
 
   m.forgetCluster("ns", "sc");
-  assert.equal((await m.registry.metrics()).includes('cluster="sc"'), false, "every series of the cluster removed");
+  assert.equal((await m.registry.metrics()).includes('signalingcluster="sc"'), false, "every series of the cluster removed");
 });
 
 test("a replica that stops leading exports no cluster's series any more", async () => {
@@ -52,6 +52,6 @@ test("a replica that stops leading exports no cluster's series any more", async 
   m.scaled("ns", "a", "up");
   m.forgetAllClusters();
   const text = await m.registry.metrics();
-  assert.equal(/cluster="[ab]"/.test(text), false);
+  assert.equal(/signalingcluster="[ab]"/.test(text), false);
   assert.match(text, /switchboard_operator_reconciles_total/, "its own series stay");
 });

@@ -7,15 +7,15 @@
  * | `switchboard_operator_reconcile_duration_seconds` | | time of one reconcile, I/O included |
  * | `switchboard_operator_watch_restarts_total` | `resource`, `reason` | list/watch restarts |
  * | `switchboard_operator_leader` | | 1 while this replica holds the Lease |
- * | `switchboard_operator_desired_replicas` | `namespace`, `cluster` | pods wanted |
- * | `switchboard_operator_replicas` / `_ready_replicas` | `namespace`, `cluster` | pods / ready pods |
- * | `switchboard_operator_ring_version` | `namespace`, `cluster` | the ring version written |
- * | `switchboard_operator_ring_converged` | `namespace`, `cluster` | 1 when every pod applied it |
- * | `switchboard_operator_connections` | `namespace`, `cluster` | live connections over the pods |
- * | `switchboard_operator_capacity_connections` | `namespace`, `cluster` | connections the wanted pods carry at the autoscaling target |
- * | `switchboard_operator_ring_members` | `namespace`, `cluster`, `state` | ring members by state (JOINING, ACTIVE, LEAVING) |
- * | `switchboard_operator_draining_pods` | `namespace`, `cluster` | pods being deleted (draining) |
- * | `switchboard_operator_scale_events_total` | `namespace`, `cluster`, `direction` (`up`, `down`) | changes of the wanted replicas |
+ * | `switchboard_operator_desired_replicas` | `signalingcluster_namespace`, `signalingcluster` | pods wanted |
+ * | `switchboard_operator_replicas` / `_ready_replicas` | `signalingcluster_namespace`, `signalingcluster` | pods / ready pods |
+ * | `switchboard_operator_ring_version` | `signalingcluster_namespace`, `signalingcluster` | the ring version written |
+ * | `switchboard_operator_ring_converged` | `signalingcluster_namespace`, `signalingcluster` | 1 when every pod applied it |
+ * | `switchboard_operator_connections` | `signalingcluster_namespace`, `signalingcluster` | live connections over the pods |
+ * | `switchboard_operator_capacity_connections` | `signalingcluster_namespace`, `signalingcluster` | connections the wanted pods carry at the autoscaling target |
+ * | `switchboard_operator_ring_members` | `signalingcluster_namespace`, `signalingcluster`, `state` | ring members by state (JOINING, ACTIVE, LEAVING) |
+ * | `switchboard_operator_draining_pods` | `signalingcluster_namespace`, `signalingcluster` | pods being deleted (draining) |
+ * | `switchboard_operator_scale_events_total` | `signalingcluster_namespace`, `signalingcluster`, `direction` (`up`, `down`) | changes of the wanted replicas |
  *
  * @module
  */
@@ -23,6 +23,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { SignalingClusterStatus } from "./api/signaling-cluster.ts";
 
 const RING_STATES = ["JOINING", "ACTIVE", "LEAVING"] as const;
+
+/**
+ * The labels of a cluster's series. Not `namespace` and `cluster`: a scrape sets `namespace` to the
+ * operator pod's own (the SignalingCluster's would become `exported_namespace`), and `cluster` is
+ * the usual external label of a multi-cluster Prometheus.
+ */
+function clusterLabels(namespace: string, cluster: string): { signalingcluster_namespace: string; signalingcluster: string } {
+  return { signalingcluster_namespace: namespace, signalingcluster: cluster };
+}
 
 /** See the module comment. */
 export class OperatorMetrics {
@@ -47,13 +56,13 @@ export class OperatorMetrics {
   readonly #members = new Gauge({
     name: "switchboard_operator_ring_members",
     help: "Ring members by state",
-    labelNames: ["namespace", "cluster", "state"],
+    labelNames: ["signalingcluster_namespace", "signalingcluster", "state"],
     registers: [this.registry],
   });
   readonly #scaleEvents = new Counter({
     name: "switchboard_operator_scale_events_total",
     help: "Changes of the wanted replicas, by direction",
-    labelNames: ["namespace", "cluster", "direction"],
+    labelNames: ["signalingcluster_namespace", "signalingcluster", "direction"],
     registers: [this.registry],
   });
 
@@ -63,7 +72,7 @@ export class OperatorMetrics {
 
   /** Sets the per-cluster gauges from a status just written and the pods being deleted. */
   observeCluster(namespace: string, cluster: string, status: SignalingClusterStatus, drainingPods: number): void {
-    const labels = { namespace, cluster };
+    const labels = clusterLabels(namespace, cluster);
     this.#desired.set(labels, status.desiredReplicas ?? 0);
     this.#replicas.set(labels, status.replicas ?? 0);
     this.#ready.set(labels, status.readyReplicas ?? 0);
@@ -78,14 +87,14 @@ export class OperatorMetrics {
 
   /** Counts a change of the wanted replicas. */
   scaled(namespace: string, cluster: string, direction: "up" | "down"): void {
-    this.#scaleEvents.inc({ namespace, cluster, direction });
+    this.#scaleEvents.inc({ ...clusterLabels(namespace, cluster), direction });
   }
 
   /** Drops the gauges of a cluster that is gone. */
   forgetCluster(namespace: string, cluster: string): void {
-    for (const g of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections, this.#capacity, this.#draining]) g.remove({ namespace, cluster });
-    for (const state of RING_STATES) this.#members.remove({ namespace, cluster, state });
-    for (const direction of ["up", "down"]) this.#scaleEvents.remove({ namespace, cluster, direction });
+    for (const g of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections, this.#capacity, this.#draining]) g.remove(clusterLabels(namespace, cluster));
+    for (const state of RING_STATES) this.#members.remove({ ...clusterLabels(namespace, cluster), state });
+    for (const direction of ["up", "down"]) this.#scaleEvents.remove({ ...clusterLabels(namespace, cluster), direction });
   }
 
   /**
@@ -96,7 +105,7 @@ export class OperatorMetrics {
     for (const m of [this.#desired, this.#replicas, this.#ready, this.#ringVersion, this.#converged, this.#connections, this.#capacity, this.#draining, this.#members, this.#scaleEvents]) m.reset();
   }
 
-  #clusterGauge(name: string, help: string): Gauge<"namespace" | "cluster"> {
-    return new Gauge({ name: `switchboard_operator_${name}`, help, labelNames: ["namespace", "cluster"], registers: [this.registry] });
+  #clusterGauge(name: string, help: string): Gauge<"signalingcluster_namespace" | "signalingcluster"> {
+    return new Gauge({ name: `switchboard_operator_${name}`, help, labelNames: ["signalingcluster_namespace", "signalingcluster"], registers: [this.registry] });
   }
 }
