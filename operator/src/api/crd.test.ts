@@ -3,13 +3,15 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { CRD_FILE, signalingClusterCrdYaml } from "./crd.ts";
+import { CHART_CRD_FILE, CHART_VALUES_SCHEMA_FILE, CRD_FILE, chartValuesSchemaText, signalingClusterCrdYaml } from "./crd.ts";
 import { parseSignalingCluster } from "./signaling-cluster.ts";
 import { StructuralSchemaError, toStructuralSchema } from "./structural-schema.ts";
 
-test("the committed CRD is what the zod schemas generate (run `npm run crd` after a schema change)", () => {
-  const committed = readFileSync(fileURLToPath(new URL(`../../../${CRD_FILE}`, import.meta.url)), "utf8");
-  assert.equal(committed, signalingClusterCrdYaml());
+test("the committed CRD (crds/ and the chart's) and the chart's values schema are what the zod schemas generate (run `npm run crd` after a schema change)", () => {
+  const committed = (file: string) => readFileSync(fileURLToPath(new URL(`../../../${file}`, import.meta.url)), "utf8");
+  assert.equal(committed(CRD_FILE), signalingClusterCrdYaml(), CRD_FILE);
+  assert.equal(committed(CHART_CRD_FILE), signalingClusterCrdYaml(), CHART_CRD_FILE);
+  assert.equal(committed(CHART_VALUES_SCHEMA_FILE), chartValuesSchemaText(), CHART_VALUES_SCHEMA_FILE);
 });
 
 test("int-or-string and opaque objects become their Kubernetes markers; zod's safe-integer bounds go", () => {

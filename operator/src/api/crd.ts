@@ -16,11 +16,21 @@ import {
   SignalingClusterStatus,
 } from "./signaling-cluster.ts";
 import { toStructuralSchema } from "./structural-schema.ts";
+import { chartValuesJsonSchema } from "./chart-values.ts";
 
 /** Name of the CRD object. */
 export const CRD_NAME = `${SIGNALING_CLUSTER_PLURAL}.${API_GROUP}`;
 /** Where the generated CRD is committed, relative to the repository root. */
 export const CRD_FILE = `crds/${API_GROUP}_${SIGNALING_CLUSTER_PLURAL}.yaml`;
+/** The same CRD in the Helm chart (Helm installs `crds/` before the templates, and never deletes it). */
+export const CHART_CRD_FILE = `charts/switchboard/${CRD_FILE}`;
+/** The chart's values schema, generated from {@link ChartValues}. */
+export const CHART_VALUES_SCHEMA_FILE = "charts/switchboard/values.schema.json";
+
+/** The chart's `values.schema.json` text. */
+export function chartValuesSchemaText(): string {
+  return `${JSON.stringify(chartValuesJsonSchema(), null, 2)}\n`;
+}
 
 const condition = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 /**
- * Writes the SignalingCluster CRD (`crds/…yaml`) from the zod schemas: `npm run crd`.
- * `crd.test.ts` fails when the committed file is stale.
+ * Writes what the zod schemas define: the SignalingCluster CRD (`crds/…yaml`, and the same file in
+ * the Helm chart's `crds/`) and the chart's `values.schema.json`: `npm run crd`. `crd.test.ts`
+ * fails when a committed file is stale.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { CRD_FILE, signalingClusterCrdYaml } from "./crd.ts";
+import { CHART_CRD_FILE, CHART_VALUES_SCHEMA_FILE, CRD_FILE, chartValuesSchemaText, signalingClusterCrdYaml } from "./crd.ts";
 
-const target = fileURLToPath(new URL(`../../../${CRD_FILE}`, import.meta.url));
-writeFileSync(target, signalingClusterCrdYaml());
-process.stdout.write(`wrote ${CRD_FILE}\n`);
+for (const [file, text] of [
+  [CRD_FILE, signalingClusterCrdYaml()],
+  [CHART_CRD_FILE, signalingClusterCrdYaml()],
+  [CHART_VALUES_SCHEMA_FILE, chartValuesSchemaText()],
+] as const) {
+  writeFileSync(fileURLToPath(new URL(`../../../${file}`, import.meta.url)), text);
+  process.stdout.write(`wrote ${file}\n`);
+}
