@@ -24,6 +24,12 @@ export interface SignalingServerOptions {
   /** Collect Node's default metrics (off in tests that start many pods in one process). @default true */
   readonly defaultMetrics?: boolean;
   /**
+   * The pod's metrics, when the caller built them first (main.ts, to hand their cluster part to
+   * `connectCluster` before the server exists); the caller then closes them, and `defaultMetrics`
+   * does not apply. Built (and closed) here by default.
+   */
+  readonly metrics?: PodMetrics;
+  /**
    * Cluster mode: this pod's node (built by main.ts from `config.cluster`, or by tests over shared
    * in-memory adapters). It is started by `listen()` and stopped by `close()`.
    */
@@ -73,7 +79,8 @@ export interface PodDrainOutcome {
 export function createSignalingServer(options: SignalingServerOptions): SignalingServer {
   const config = parseConfig(options.config);
   const log = options.log ?? createLogger(config.logLevel, { pod: config.podName });
-  const metrics = new PodMetrics(config.podName, { defaultMetrics: options.defaultMetrics ?? true });
+  const metrics = options.metrics ?? new PodMetrics(config.podName, { defaultMetrics: options.defaultMetrics ?? true });
+  const ownsMetrics = options.metrics === undefined;
   const auth = options.auth ?? createAuthenticator(config.auth, log);
   const ownsAuth = options.auth === undefined;
   const cluster = options.cluster;
@@ -205,7 +212,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
           http.closeAllConnections();
         });
         if (ownsAuth) await auth.close();
-        metrics.close();
+        if (ownsMetrics) metrics.close();
       })();
       return closing;
     },

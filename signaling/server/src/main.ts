@@ -7,6 +7,7 @@ import { createSignalingServer } from "./app.ts";
 import { connectCluster } from "./cluster/connect.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { PodMetrics } from "./observability/metrics.ts";
 import { startTracing } from "./observability/tracing.ts";
 
 let config;
@@ -23,8 +24,10 @@ try {
 if (config.gcHeapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.gcHeapGrowingPercent}`);
 const log = createLogger(config.logLevel, { pod: config.podName });
 const tracing = await startTracing("switchboard-signaling");
-const cluster = await connectCluster(config, log);
-const server = createSignalingServer({ config, log, ...(cluster ? { cluster: cluster.node } : {}) });
+// Built before the server: the cluster connection reports into it from the start.
+const metrics = new PodMetrics(config.podName);
+const cluster = await connectCluster(config, log, { metrics: () => metrics.cluster() });
+const server = createSignalingServer({ config, log, metrics, ...(cluster ? { cluster: cluster.node } : {}) });
 await server.listen();
 log.info({ url: server.httpUrl, ws: server.wsUrl, auth: config.auth.mode, cluster: config.cluster.name ?? null }, "switchboard pod up");
 
@@ -37,6 +40,7 @@ async function stop(signal: string): Promise<void> {
     if (signal === "SIGTERM") await server.drain();
     await server.close();
     await cluster?.close();
+    metrics.close();
     await tracing?.shutdown();
   } catch (err) {
     log.error({ err }, "error while stopping");

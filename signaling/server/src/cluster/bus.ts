@@ -27,6 +27,11 @@ export interface ConsumeOptions {
   readonly keyOf?: (msg: BusMessage) => string | null;
   /** Most messages in flight at once (with `keyOf`). @default 256 */
   readonly maxInFlight?: number;
+  /**
+   * The consumer's short name in metrics (the `consumer` label of its backlog), stable across pods,
+   * e.g. `commands`. A consumer without one is not reported.
+   */
+  readonly metricsName?: string;
 }
 
 /** A running durable consumer. */

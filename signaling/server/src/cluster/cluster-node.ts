@@ -207,6 +207,7 @@ export class ClusterNode implements ClusterPort {
       await bus.consume(`cmd-${this.podName}`, this.subjects.commandsFor(this.podName), (m) => this.#onCommand(m), {
         keyOf: (m) => (m.subject === barrierSubject ? null : lastToken(m.subject)),
         maxInFlight: CONSUMER_IN_FLIGHT,
+        metricsName: "commands",
       }),
     );
     // Events run concurrently across sessions, in order within each.
@@ -214,9 +215,10 @@ export class ClusterNode implements ClusterPort {
       await bus.consume(`ev-${this.podName}`, this.subjects.eventsFor(this.podName), (m) => this.#onEvent(m), {
         keyOf: (m) => lastToken(m.subject),
         maxInFlight: CONSUMER_IN_FLIGHT,
+        metricsName: "events",
       }),
     );
-    this.#consumers.push(await bus.consume(`ctl-${this.podName}`, this.subjects.controlFor(this.podName), (m) => this.#onControl(m)));
+    this.#consumers.push(await bus.consume(`ctl-${this.podName}`, this.subjects.controlFor(this.podName), (m) => this.#onControl(m), { metricsName: "control" }));
     this.#refreshTimer = setInterval(() => void this.#refresh(), Math.min(DEVICE_TTL_MS, this.#o.sessionTtlMs) / 3);
     this.#refreshTimer.unref();
   }

@@ -2,6 +2,8 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { Breaker } from "./breaker.ts";
 import { ClusterNode } from "./cluster-node.ts";
+import { timedDirectory, timedRoomStore, timedSessionStore, type ClusterMetrics } from "./cluster-metrics.ts";
+import type { Directory } from "./directory.ts";
 import { NatsBus } from "./nats-bus.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 import { RedisSessionStore } from "./redis-session-store.ts";
@@ -15,15 +17,26 @@ export interface ClusterConnection {
   close(): Promise<void>;
 }
 
+/** Options of {@link connectCluster}. */
+export interface ConnectClusterOptions {
+  /**
+   * Registers this pod's cluster metrics (`PodMetrics.cluster`) and returns where to report them:
+   * JetStream publishes and consumer backlogs, Redis calls by store, breaker states. Called only in
+   * cluster mode, so a single-node pod exports none of them. Nothing is measured without it.
+   */
+  readonly metrics?: () => ClusterMetrics;
+}
+
 /**
  * Connects NATS (stream created or updated idempotently) and Redis and builds this pod's cluster
  * node from `config.cluster`. Resolves null in single-node mode (no cluster name). Rejects, having
  * closed what it opened, when NATS or Redis cannot be reached at start.
  */
-export async function connectCluster(config: Config, log: Logger): Promise<ClusterConnection | null> {
+export async function connectCluster(config: Config, log: Logger, options: ConnectClusterOptions = {}): Promise<ClusterConnection | null> {
   const { cluster } = config;
   if (!cluster.name) return null;
   const name = cluster.name;
+  const metrics = options.metrics?.();
   const directory = new RedisDirectory({ url: cluster.redisUrl, cluster: name });
   let bus: NatsBus | undefined;
   let source: RingSource;
@@ -37,6 +50,7 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
       maxAgeMs: Math.max(2 * config.resumeWindowMs, 60_000),
       storage: cluster.storage,
       name: config.podName,
+      ...(metrics ? { metrics } : {}),
     });
     source = await ringSource(config, name, directory, log);
   } catch (err) {
@@ -50,26 +64,37 @@ export async function connectCluster(config: Config, log: Logger): Promise<Clust
   const busBreaker = new Breaker({
     ...BREAKER,
     probe: () => openBus.ping(),
-    onStateChange: (state) => log.warn({ state, dependency: "nats" }, "cluster breaker"),
+    onStateChange: (state) => {
+      log.warn({ state, dependency: "nats" }, "cluster breaker");
+      metrics?.breakerState("nats", state);
+    },
   });
   const storeBreaker = new Breaker({
     ...BREAKER,
     probe: () => directory.ping(),
     onStateChange: (state) => {
       log.warn({ state, dependency: "redis" }, "cluster breaker");
+      metrics?.breakerState("redis", state);
       // A restarted Redis may have lost every key: this pod's devices are registered anew.
       if (state === "closed") node.registerDevices();
     },
   });
+  metrics?.breakerState("nats", busBreaker.state);
+  metrics?.breakerState("redis", storeBreaker.state);
+  // Every Redis call of the node is timed through these wrappers. The breakers' probes are not: they
+  // check the dependency rather than do the pod's work, and their outcome is the breaker state.
+  const sessions = new RedisSessionStore(directory.redis, name);
+  const rooms = new RedisRoomStore(directory.redis, name, Math.max(2 * config.resumeWindowMs, 120_000));
+  const nodeDirectory: Directory = metrics ? timedDirectory(directory, metrics.store("directory")) : directory;
   const node: ClusterNode = new ClusterNode({
     podName: config.podName,
     cluster: name,
     bus,
-    directory,
-    ring: new RingView({ podName: config.podName, source, directory, onError: (err) => log.warn({ err }, "ring source error") }),
-    sessions: new RedisSessionStore(directory.redis, name),
+    directory: nodeDirectory,
+    ring: new RingView({ podName: config.podName, source, directory: nodeDirectory, onError: (err) => log.warn({ err }, "ring source error") }),
+    sessions: metrics ? timedSessionStore(sessions, metrics.store("sessions")) : sessions,
     sessionTtlMs: Math.max(2 * config.resumeWindowMs, 60_000),
-    rooms: new RedisRoomStore(directory.redis, name, Math.max(2 * config.resumeWindowMs, 120_000)),
+    rooms: metrics ? timedRoomStore(rooms, metrics.store("rooms")) : rooms,
     resumeWindowMs: config.resumeWindowMs,
     log,
     busBreaker,

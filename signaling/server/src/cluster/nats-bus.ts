@@ -1,7 +1,8 @@
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { BusConsumer, BusHandler, BusMessage, ClusterBus, ConsumeOptions } from "./bus.ts";
+import type { BusMetrics } from "./cluster-metrics.ts";
 import { KeyedDispatch } from "./keyed-dispatch.ts";
 
 /** Options of {@link NatsBus.connect}. */
@@ -20,6 +21,10 @@ export interface NatsBusOptions {
   readonly retryDelayMs?: number;
   /** Connection name shown by the NATS server. */
   readonly name?: string;
+  /** Where publishes and the backlog of the named consumers are reported; nothing is measured without it. */
+  readonly metrics?: BusMetrics;
+  /** How often the backlog of each named consumer is read (for `metrics`), in ms. @default 5000 */
+  readonly pendingRefreshMs?: number;
 }
 
 /**
@@ -47,6 +52,13 @@ export class NatsBus implements ClusterBus {
   /** Publishes and consumer acks waiting for the end of this event-loop turn (sent together). */
   #out: Array<() => void> = [];
   #outScheduled = false;
+  readonly #metrics: BusMetrics | undefined;
+  /** Durable consumers reported in metrics: durable name by metrics name. */
+  readonly #reported = new Map<string, string>();
+  /** Their last known backlog by metrics name, read by the metrics at scrape time. */
+  readonly #pending = new Map<string, number>();
+  readonly #pendingTimer: ReturnType<typeof setInterval> | null;
+  #pendingRun: Promise<void> | null = null;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBusOptions) {
     this.#nc = nc;
@@ -58,6 +70,47 @@ export class NatsBus implements ClusterBus {
     this.#ackSub = nc.subscribe(`${this.#ackInbox}*`, { callback: (err, m) => this.#onAck(err, m) });
     this.#ackTimer = setInterval(() => this.#expireAcks(), 100);
     this.#ackTimer.unref();
+    this.#metrics = options.metrics;
+    this.#pendingTimer = null;
+    if (this.#metrics) {
+      this.#metrics.consumersPending(() => this.#pending);
+      // A scrape must never wait on NATS: the backlogs are read in the background (one read at a
+      // time) and the metrics take the last values.
+      this.#pendingTimer = setInterval(() => {
+        this.#pendingRun ??= this.#refreshPending().finally(() => {
+          this.#pendingRun = null;
+        });
+      }, options.pendingRefreshMs ?? DEFAULT_PENDING_REFRESH_MS);
+      this.#pendingTimer.unref();
+    }
+  }
+
+  /** Reads the backlog of every reported consumer. */
+  async #refreshPending(): Promise<void> {
+    await Promise.all(
+      [...this.#reported].map(async ([metricsName, durable]) => {
+        try {
+          const info = await this.#jsm.consumers.info(this.#o.stream, durable);
+          if (this.#reported.get(metricsName) === durable) this.#pending.set(metricsName, backlog(info));
+        } catch {
+          // Not known while JetStream does not answer (the breaker reports the outage): the series
+          // goes away rather than show a stale count.
+          this.#pending.delete(metricsName);
+        }
+      }),
+    );
+  }
+
+  /** JetStream acknowledged the publish. */
+  #acked(pending: PendingAck, seq: number): void {
+    this.#metrics?.publishAcked((performance.now() - pending.startedMs) / 1000);
+    pending.resolve(seq);
+  }
+
+  /** The publish failed (refused, timed out, connection lost, bus closed). */
+  #failed(pending: PendingAck, err: Error): void {
+    this.#metrics?.publishFailed();
+    pending.reject(err);
   }
 
   /** A publish ack (or a no-responders status) arrived. */
@@ -67,16 +120,16 @@ export class NatsBus implements ClusterBus {
     const pending = this.#acks.get(token);
     if (!pending) return; // timed out already
     this.#acks.delete(token);
-    if (m.headers?.code === 503) return pending.reject(new Error(`no JetStream stream answers for ${pending.subject}`));
+    if (m.headers?.code === 503) return this.#failed(pending, new Error(`no JetStream stream answers for ${pending.subject}`));
     let ack: { stream?: string; seq?: number; error?: { code?: number; err_code?: number; description?: string } };
     try {
       ack = JSON.parse(decoder.decode(m.data)) as typeof ack;
     } catch (e) {
-      return pending.reject(new Error(`malformed publish ack for ${pending.subject}`, { cause: e }));
+      return this.#failed(pending, new Error(`malformed publish ack for ${pending.subject}`, { cause: e }));
     }
-    if (ack.error) return pending.reject(new Error(`JetStream refused a publish to ${pending.subject}: ${ack.error.description ?? "error"} (${ack.error.err_code ?? ack.error.code ?? "?"})`));
-    if (!ack.stream || typeof ack.seq !== "number") return pending.reject(new Error(`invalid publish ack for ${pending.subject}`));
-    pending.resolve(ack.seq);
+    if (ack.error) return this.#failed(pending, new Error(`JetStream refused a publish to ${pending.subject}: ${ack.error.description ?? "error"} (${ack.error.err_code ?? ack.error.code ?? "?"})`));
+    if (!ack.stream || typeof ack.seq !== "number") return this.#failed(pending, new Error(`invalid publish ack for ${pending.subject}`));
+    this.#acked(pending, ack.seq);
   }
 
   /**
@@ -101,11 +154,11 @@ export class NatsBus implements ClusterBus {
 
   /** Rejects the publishes whose ack did not come within {@link PUBLISH_TIMEOUT_MS}. */
   #expireAcks(): void {
-    const now = performance.now();
+    const startedBefore = performance.now() - PUBLISH_TIMEOUT_MS;
     for (const [token, pending] of this.#acks) {
-      if (pending.deadline > now) break;
+      if (pending.startedMs > startedBefore) break;
       this.#acks.delete(token);
-      pending.reject(new Error(`publish to ${pending.subject} not acknowledged within ${PUBLISH_TIMEOUT_MS} ms`));
+      this.#failed(pending, new Error(`publish to ${pending.subject} not acknowledged within ${PUBLISH_TIMEOUT_MS} ms`));
     }
   }
 
@@ -130,7 +183,7 @@ export class NatsBus implements ClusterBus {
         this.#connected = false;
         // Their acks will not come on this connection: fail them now rather than after the
         // publish timeout, so callers (and the breaker) learn of the outage at once.
-        for (const pending of this.#acks.values()) pending.reject(new Error(`NATS connection lost before the publish to ${pending.subject} was acknowledged`));
+        for (const pending of this.#acks.values()) this.#failed(pending, new Error(`NATS connection lost before the publish to ${pending.subject} was acknowledged`));
         this.#acks.clear();
       } else if (s.type === "reconnect") this.#connected = true;
     }
@@ -180,7 +233,10 @@ export class NatsBus implements ClusterBus {
   publish(subject: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<number> {
     // While reconnecting, the client would buffer the publish and the caller would wait for the
     // whole timeout; failing now lets the breaker open after a few fast failures.
-    if (!this.#connected) return Promise.reject(new Error("NATS connection is down"));
+    if (!this.#connected) {
+      this.#metrics?.publishFailed();
+      return Promise.reject(new Error("NATS connection is down"));
+    }
     let h: ReturnType<typeof natsHeaders> | undefined;
     for (const k in headers) {
       h ??= natsHeaders();
@@ -188,7 +244,8 @@ export class NatsBus implements ClusterBus {
     }
     const token = (++this.#ackToken).toString(36);
     return new Promise<number>((resolve, reject) => {
-      this.#acks.set(token, { subject, resolve, reject, deadline: performance.now() + PUBLISH_TIMEOUT_MS });
+      const pending: PendingAck = { subject, resolve, reject, startedMs: performance.now() };
+      this.#acks.set(token, pending);
       this.#send(() => {
         // Failed meanwhile (the connection dropped): not sent, so it cannot be stored after the caller was told it failed.
         if (!this.#acks.has(token)) return;
@@ -196,7 +253,7 @@ export class NatsBus implements ClusterBus {
           this.#nc.publish(subject, data, h ? { reply: this.#ackInbox + token, headers: h } : { reply: this.#ackInbox + token });
         } catch (err) {
           this.#acks.delete(token);
-          reject(err as Error);
+          this.#failed(pending, err as Error);
         }
       });
     });
@@ -206,11 +263,12 @@ export class NatsBus implements ClusterBus {
     const stream = this.#o.stream;
     const keyOf = options.keyOf;
     const maxAckPending = keyOf ? (options.maxInFlight ?? 256) : 1;
+    let info: ConsumerInfo;
     try {
-      const info = await this.#jsm.consumers.info(stream, name);
-      if (info.config.max_ack_pending !== maxAckPending) await this.#jsm.consumers.update(stream, name, { max_ack_pending: maxAckPending });
+      info = await this.#jsm.consumers.info(stream, name);
+      if (info.config.max_ack_pending !== maxAckPending) info = await this.#jsm.consumers.update(stream, name, { max_ack_pending: maxAckPending });
     } catch {
-      await this.#jsm.consumers.add(stream, {
+      info = await this.#jsm.consumers.add(stream, {
         durable_name: name,
         filter_subject: filter,
         ack_policy: AckPolicy.Explicit,
@@ -220,6 +278,11 @@ export class NatsBus implements ClusterBus {
       });
     }
     const consumer = await this.#js.consumers.get(stream, name);
+    const { metricsName } = options;
+    if (this.#metrics && metricsName !== undefined) {
+      this.#reported.set(metricsName, name);
+      this.#pending.set(metricsName, backlog(info));
+    }
     const retryDelayMs = this.#o.retryDelayMs ?? 200;
     const dispatch = keyOf ? new KeyedDispatch({ limit: maxAckPending, retryDelayMs }) : null;
     let messages: ConsumerMessages | null = null;
@@ -269,6 +332,10 @@ export class NatsBus implements ClusterBus {
     return {
       stop: async () => {
         this.#consumers.delete(running);
+        if (metricsName !== undefined && this.#reported.get(metricsName) === name) {
+          this.#reported.delete(metricsName);
+          this.#pending.delete(metricsName);
+        }
         await running.stop();
       },
     };
@@ -352,7 +419,7 @@ export class NatsBus implements ClusterBus {
   async pending(name: string): Promise<number> {
     try {
       const info = await this.#jsm.consumers.info(this.#o.stream, name);
-      return info.num_pending + info.num_ack_pending;
+      return backlog(info);
     } catch {
       return 0;
     }
@@ -364,12 +431,16 @@ export class NatsBus implements ClusterBus {
 
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      if (this.#pendingTimer) clearInterval(this.#pendingTimer);
+      await this.#pendingRun;
+      this.#reported.clear();
+      this.#pending.clear();
       await Promise.all([...this.#consumers].map((c) => c.stop()));
       this.#consumers.clear();
       this.#flushOut();
       clearInterval(this.#ackTimer);
       this.#ackSub.unsubscribe();
-      for (const pending of this.#acks.values()) pending.reject(new Error("NATS bus closed"));
+      for (const pending of this.#acks.values()) this.#failed(pending, new Error("NATS bus closed"));
       this.#acks.clear();
       await this.#nc.drain().catch(() => this.#nc.close());
       await this.#statusLoop;
@@ -386,6 +457,14 @@ export class NatsBus implements ClusterBus {
 /** How long a publish waits for JetStream's ack. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
+/** Period of the background read of the consumers' backlogs (metrics), in ms. */
+const DEFAULT_PENDING_REFRESH_MS = 5000;
+
+/** Messages of a consumer not yet delivered, plus those delivered and not yet acknowledged. */
+function backlog(info: ConsumerInfo): number {
+  return info.num_pending + info.num_ack_pending;
+}
+
 const decoder = new TextDecoder();
 
 /** A publish waiting for its ack. */
@@ -393,8 +472,8 @@ interface PendingAck {
   readonly subject: string;
   readonly resolve: (seq: number) => void;
   readonly reject: (err: Error) => void;
-  /** `performance.now()` after which it fails. */
-  readonly deadline: number;
+  /** `performance.now()` when it was made (it fails {@link PUBLISH_TIMEOUT_MS} later). */
+  readonly startedMs: number;
 }
 
 function headersOf(h: { keys(): string[]; get(k: string): string } | undefined): Record<string, string> {

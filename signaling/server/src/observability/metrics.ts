@@ -1,5 +1,7 @@
 import { monitorEventLoopDelay, type ELDHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { BreakerState } from "../cluster/breaker.ts";
+import type { ClusterMetrics } from "../cluster/cluster-metrics.ts";
 
 /** Node default metrics left out: each one's scrape costs time proportional to the open sockets. */
 export const SCRAPE_WALKING_METRICS = [
@@ -14,6 +16,15 @@ export const SCRAPE_WALKING_METRICS = [
 export const RELAY_LATENCY_BUCKETS_S = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
 ];
+
+/**
+ * Buckets of the cluster dependencies' latency histograms (JetStream publish to ack, Redis calls),
+ * in seconds: 0.1 ms on loopback up to 2.5 s (both clients give up after 2 s).
+ */
+export const DEPENDENCY_LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Value of `switchboard_dependency_breaker_state` for each breaker state. */
+export const BREAKER_STATE_VALUES: Readonly<Record<BreakerState, number>> = { closed: 0, "half-open": 1, open: 2 };
 
 /** Period of the event-loop delay samplers, in ms (see the constructor of {@link PodMetrics}). */
 export const EVENT_LOOP_SAMPLE_MS = 10;
@@ -44,6 +55,7 @@ export class PodMetrics {
   /** Increments not yet added to the counters, by type. */
   readonly #inPending = new Map<string, number>();
   readonly #outPending = new Map<string, number>();
+  #cluster: ClusterMetrics | null = null;
 
   constructor(podName: string, options: { defaultMetrics?: boolean } = {}) {
     const r = this.registry;
@@ -130,6 +142,16 @@ export class PodMetrics {
     });
   }
 
+  /**
+   * The metrics of cluster mode's dependencies (JetStream, Redis, breakers), registered on the
+   * first call: a single-node pod never calls it, so its exposition has none of them. The same
+   * object on every call.
+   */
+  cluster(): ClusterMetrics {
+    this.#cluster ??= registerClusterMetrics(this.registry);
+    return this.#cluster;
+  }
+
   /** Where the live gauges read their values at scrape time (no bookkeeping on the hot path). */
   observe(counts: LiveCounts): void {
     this.#sources.current = counts;
@@ -176,6 +198,68 @@ export interface LiveCounts {
   sessions(): number;
   rooms(): number;
   calls(): number;
+}
+
+/** Registers the cluster metrics in `r` and returns what the cluster code reports into. */
+function registerClusterMetrics(r: Registry): ClusterMetrics {
+  const publishDuration = new Histogram({
+    name: "switchboard_jetstream_publish_duration_seconds",
+    help: "Time from a JetStream publish to its ack (PubAck), for every publish of this pod's bus.",
+    buckets: DEPENDENCY_LATENCY_BUCKETS_S,
+    registers: [r],
+  });
+  const publishFailures = new Counter({
+    name: "switchboard_jetstream_publish_failures_total",
+    help: "JetStream publishes that failed or were not acknowledged within the publish timeout.",
+    registers: [r],
+  });
+  let readPending: () => ReadonlyMap<string, number> = () => new Map();
+  new Gauge({
+    name: "switchboard_jetstream_consumer_pending",
+    help: "Messages of this pod's durable consumer not yet delivered plus delivered but unacknowledged (read every few seconds).",
+    labelNames: ["consumer"],
+    registers: [r],
+    collect() {
+      // Only the consumers with a known count: a stopped one, or one JetStream did not answer for, is absent.
+      this.reset();
+      for (const [consumer, n] of readPending()) this.set({ consumer }, n);
+    },
+  });
+  const redisDuration = new Histogram({
+    name: "switchboard_redis_command_duration_seconds",
+    help: "Time of each Redis call of this pod's cluster stores that succeeded, by store.",
+    labelNames: ["store"],
+    buckets: DEPENDENCY_LATENCY_BUCKETS_S,
+    registers: [r],
+  });
+  const redisFailures = new Counter({
+    name: "switchboard_redis_command_failures_total",
+    help: "Redis calls of this pod's cluster stores that failed or timed out, by store.",
+    labelNames: ["store"],
+    registers: [r],
+  });
+  const breakerState = new Gauge({
+    name: "switchboard_dependency_breaker_state",
+    help: "State of the breaker of each cluster dependency: 0 closed, 1 half-open, 2 open.",
+    labelNames: ["dependency"],
+    registers: [r],
+  });
+  return {
+    publishAcked: (seconds) => publishDuration.observe(seconds),
+    publishFailed: () => publishFailures.inc(),
+    consumersPending: (read) => {
+      readPending = read;
+    },
+    store: (store) => {
+      // Exported at zero from the start, so rates over them are defined before the first call.
+      redisDuration.zero({ store });
+      const duration = redisDuration.labels(store);
+      const failures = redisFailures.labels(store);
+      failures.inc(0);
+      return { observed: (seconds) => duration.observe(seconds), failed: () => failures.inc() };
+    },
+    breakerState: (dependency, state) => breakerState.labels(dependency).set(BREAKER_STATE_VALUES[state]),
+  };
 }
 
 /** Adds the pending increments to the counter (at scrape time) and forgets them. */
