@@ -36,6 +36,7 @@ test("per-cluster gauges: replicas, capacity, ring members by state, draining po
   assert.equal(value("switchboard_operator_ring_members", `${l},state="LEAVING"`), "1");
   assert.equal(value("switchboard_operator_ring_members", `${l},state="JOINING"`), "0");
   assert.equal(value("switchboard_operator_scale_events_total", `${l},direction="down"`), "1");
+  assert.equal(value("switchboard_operator_scale_events_total", `${l},direction="up"`), "0", "exported from 0");
 
   // Autoscaling turned off: no capacity any more.
   m.observeCluster("ns", "sc", { ...STATUS, capacity: undefined }, 0);

@@ -83,6 +83,8 @@ export class OperatorMetrics {
     else this.#capacity.remove(labels);
     this.#draining.set(labels, drainingPods);
     for (const state of RING_STATES) this.#members.set({ ...labels, state }, status.ring?.members.filter((m) => m.state === state).length ?? 0);
+    // Both directions exported from 0, so that the first scale event is an increase Prometheus sees.
+    for (const direction of ["up", "down"]) this.#scaleEvents.inc({ ...labels, direction }, 0);
   }
 
   /** Counts a change of the wanted replicas. */

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { eventually, metricValue, startPod } from "../testing/pod.ts";
+import { ALL_ERROR_CODES } from "@switchboard/protocol";
 import { PodMetrics, SCRAPE_WALKING_METRICS } from "./metrics.ts";
 
 describe("health and readiness", () => {
@@ -20,6 +21,12 @@ describe("health and readiness", () => {
 });
 
 describe("/metrics", () => {
+  test("a fresh pod exports every error code at 0 (a rate sees the first error; dashboards show 0, not no data)", async (t) => {
+    const pod = await startPod(t, { podName: "pod-z" });
+    const text = await pod.metrics();
+    for (const code of ALL_ERROR_CODES) assert.equal(metricValue(text, "switchboard_errors_total", { code }), 0, code);
+  });
+
   test("exposes live gauges, message counters and the relay latency histogram", async (t) => {
     const pod = await startPod(t, { podName: "pod-m" });
     const a = await pod.member("alice", "r");

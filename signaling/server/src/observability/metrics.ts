@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type ELDHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { ALL_ERROR_CODES } from "@switchboard/protocol";
 import type { BreakerState } from "../cluster/breaker.ts";
 import type { ClusterMetrics } from "../cluster/cluster-metrics.ts";
 
@@ -122,6 +123,10 @@ export class PodMetrics {
       labelNames: ["code"],
       registers: [r],
     });
+    // Every code exported from the start at 0: a rate over a series that appears at its first error
+    // misses that error (Prometheus has no earlier sample), and a dashboard shows "no data" for a
+    // healthy pod instead of 0.
+    for (const code of ALL_ERROR_CODES) this.#errors.labels(code).inc(0);
     this.relayLatency = new Histogram({
       name: "switchboard_relay_latency_seconds",
       help: "Time from receiving a relay message to writing it to the target socket.",
