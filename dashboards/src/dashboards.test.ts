@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DASHBOARDS_DIR, dashboardJson, dashboards, expandVariables, panelQueries } from "./index.ts";
+import { DASHBOARDS_DIR, DASHBOARDS_DOC, dashboardJson, dashboards, dashboardsDoc, expandVariables, panelQueries } from "./index.ts";
 
 const dir = fileURLToPath(new URL(`../../${DASHBOARDS_DIR}`, import.meta.url));
 
@@ -10,6 +10,7 @@ test("the committed dashboard JSON is what the builders make (run `npm run dashb
   const built = dashboards();
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".json")).sort(), [...built.keys()].sort(), "no dashboard file without a builder");
   for (const [file, d] of built) assert.equal(readFileSync(`${dir}/${file}`, "utf8"), dashboardJson(d), file);
+  assert.equal(readFileSync(fileURLToPath(new URL(`../../${DASHBOARDS_DOC}`, import.meta.url)), "utf8"), dashboardsDoc(), DASHBOARDS_DOC);
 });
 
 test("every dashboard has the namespace, cluster and pod variables, and every panel a query", () => {

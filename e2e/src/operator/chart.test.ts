@@ -101,6 +101,10 @@ describe('the Helm chart on a local control plane', () => {
     for (const kind of ['ClusterRole', 'Role']) {
       assert.deepEqual(chart.find((m) => m.kind === kind)?.rules, deploy.find((m) => m.kind === kind)?.rules, `${kind} rules as in operator/deploy/10-rbac.yaml`);
     }
+    // The kustomize example (docs/helm.md, GitOps) renders to a SignalingCluster the API server accepts.
+    await cluster.kubectl(['create', 'namespace', 'staging']);
+    const kustomized = await cluster.kubectl(['kustomize', join(REPO_ROOT, 'examples/kustomize/overlays/staging')]);
+    assert.match(await cluster.kubectl(['apply', '--dry-run=server', '-f', tempManifest(kustomized)]), /signalingcluster.switchboard.dev\/signaling created \(server dry run\)/);
     // With the Prometheus Operator's monitors on: both render, for the operator and the pods.
     const monitors = manifests(await template('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.podMonitor.enabled=true')).filter((m) => m.apiVersion === 'monitoring.coreos.com/v1');
     assert.deepEqual(monitors.map((m) => m.kind).sort(), ['PodMonitor', 'ServiceMonitor']);

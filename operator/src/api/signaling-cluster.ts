@@ -240,7 +240,7 @@ export const Condition = z.object({
 export type Condition = z.infer<typeof Condition>;
 
 /** The condition types of a SignalingCluster. */
-export const CONDITION_TYPES = ["Ready", "Progressing", "RingConverged", "Degraded"] as const;
+export const CONDITION_TYPES = ["Ready", "Progressing", "RingConverged", "Degraded", "Reconciling", "Stalled"] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 /** One ring member as the status reports it. */

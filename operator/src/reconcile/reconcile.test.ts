@@ -61,6 +61,7 @@ describe("reconcile", () => {
     }
     assert.equal(cond(r.status, "Ready")?.status, "False");
     assert.equal(cond(r.status, "Progressing")?.reason, "ScalingUp");
+    assert.equal(cond(r.status, "Reconciling")?.status, "True", "kstatus: InProgress");
     assert.equal(r.status.observedGeneration, 2);
     assert.equal(r.status.selector, "app.kubernetes.io/name=switchboard,app.kubernetes.io/instance=sc,app.kubernetes.io/component=signaling");
   });
@@ -76,6 +77,10 @@ describe("reconcile", () => {
     assert.equal(cond(r.status, "RingConverged")?.status, "True");
     assert.equal(cond(r.status, "Progressing")?.status, "False");
     assert.equal(cond(r.status, "Degraded")?.status, "False");
+    // kstatus: Current (observedGeneration current, Ready True, neither Reconciling nor Stalled).
+    assert.equal(r.status.observedGeneration, 2);
+    assert.equal(cond(r.status, "Reconciling")?.status, "False");
+    assert.equal(cond(r.status, "Stalled")?.status, "False");
     assert.equal(r.status.connections, 300);
     assert.deepEqual(r.status.ring?.members.map((m) => m.appliedVersion), [5, 5, 5]);
     assert.equal(r.events.length, 0);
@@ -132,6 +137,7 @@ describe("reconcile", () => {
     );
     assert.equal(cond(r.status, "Degraded")?.status, "True");
     assert.equal(cond(r.status, "Degraded")?.reason, "PodsFailing");
+    assert.equal(cond(r.status, "Stalled")?.status, "True", "kstatus: Failed");
     assert.match(cond(r.status, "Degraded")?.message ?? "", /sc-0: CreateContainerConfigError/);
   });
 });

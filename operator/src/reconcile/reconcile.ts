@@ -137,6 +137,12 @@ export function reconcile(o: Observed, scale: ScaleDecision): ReconcileResult {
             message: `waiting for ${plan.ring.members.filter((m) => applied[m.name] !== plan.ring.version).map((m) => m.name).join(", ") || "the pods"} to apply ring version ${plan.ring.version}`,
           },
       degraded,
+      // kstatus (Argo CD, Flux, kpt, cli-utils): Reconciling while work is under way, Stalled when
+      // it cannot go on by itself (pods that will not start); with observedGeneration and Ready.
+      { ...progressing, type: "Reconciling" },
+      failing.length > 0
+        ? { type: "Stalled", status: "True", reason: "PodsFailing", message: `pods failing: ${failing.join("; ")}` }
+        : { type: "Stalled", status: "False", reason: "AsExpected", message: "nothing blocks progress" },
     ],
     generation,
     nowIso,
