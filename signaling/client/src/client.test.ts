@@ -530,7 +530,8 @@ describe("SwitchboardClient", () => {
     assert.equal(client.state, "open");
     assert.equal(sessions, 1, "the same session throughout");
     assert.ok(server.hub.sessions.get(welcome.sessionId)?.socket, "still attached on the pod");
-    assert.doesNotMatch(await (await fetch(`${server.httpUrl}/metrics`)).text(), /SIG_ERR_HEARTBEAT_TIMEOUT/);
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    assert.match(metrics, /^switchboard_errors_total\{[^}]*code="SIG_ERR_HEARTBEAT_TIMEOUT"[^}]*\} 0$/m, "no heartbeat timeout counted");
   });
 
   test("acknowledgements: at once after 64 events, and on the heartbeat pong, without the ack timer", BOUNDED, async (t) => {
