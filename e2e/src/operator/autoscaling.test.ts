@@ -15,6 +15,10 @@ import { startServiceProxy, type ServiceProxy } from '../cluster/service-proxy.t
 import { waitFor } from '../cluster/wait.ts';
 import { ClusterTimeline, describeRing, settledAt, type ClusterSample } from '../load/cluster-timeline.ts';
 import { SteppedLoad } from '../load/stepped-load.ts';
+import { dashboards, expandVariables, panelQueries } from '@switchboard/dashboards';
+import { queryRange, renderDashboard } from '../load/render-dashboard.ts';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../cluster/paths.ts';
 import { OPERATOR_NAMESPACE, containerPid, exampleManifest, identityPod, installOperator, leaseHolder, podLogs, tempManifest } from './harness.ts';
 
 const NS = 'default';
@@ -38,6 +42,8 @@ describe('autoscaling on a local control plane', () => {
   let proxy: ServiceProxy;
   let load: SteppedLoad;
   let timeline: ClusterTimeline;
+  /** When the load began (Unix seconds), for the dashboards' queries. */
+  let runStartS = 0;
   const settled = (replicas: number, timeoutMs: number) =>
     waitFor(`${replicas} pods Ready and ACTIVE`, async () => (timeline.last !== undefined && settledAt(timeline.last, replicas) ? timeline.last : undefined), { timeoutMs, intervalMs: 100 });
 
@@ -60,6 +66,7 @@ describe('autoscaling on a local control plane', () => {
   });
 
   test('load stepped past the target: scaled up at once, the new pods Ready and ACTIVE in the ring', async () => {
+    runStartS = Date.now() / 1000;
     await load.setClients(GROUP);
     await sleep(4000);
     assert.equal(timeline.last?.desired, 2, '12 connections at 10 per pod: 2 pods');
@@ -153,5 +160,40 @@ describe('autoscaling on a local control plane', () => {
     assert.equal(totals.duplicated, 0, `duplicated: ${totals.examples.join('; ')}`);
     assert.equal(totals.reordered, 0, `reordered: ${totals.examples.join('; ')}`);
     assert.equal(totals.sessionsLost, 0, 'every session kept');
+  });
+
+  test('every query of every dashboard panel returns data from the cluster\'s Prometheus over the run; the Autoscaling dashboard drawn', async () => {
+    // Let Prometheus scrape the end of the run (5 s interval), then ask for the whole of it.
+    await sleep(11_000);
+    const endS = Date.now() / 1000;
+    const variables = { namespace: NS, cluster: NAME, rateInterval: '20s' };
+    const empty: string[] = [];
+    let count = 0;
+    for (const d of dashboards().values()) {
+      for (const q of panelQueries(d)) {
+        const result = await queryRange(cluster.prometheusUrl, expandVariables(q.expr, variables), runStartS - 30, endS, 5);
+        count += 1;
+        const points = result.reduce((n, s) => n + s.values.length, 0);
+        log(`  ${q.dashboard} / ${q.panel} [${q.refId}]: ${result.length} series, ${points} points`);
+        if (result.length === 0) empty.push(`${q.dashboard} / ${q.panel} [${q.refId}]: ${q.expr}`);
+      }
+    }
+    log(`${count} panel queries evaluated`);
+    assert.deepEqual(empty, [], 'every panel query returns data');
+
+    // The picture of it: docs/ when asked (SWITCHBOARD_WRITE_DOCS=1), else the cluster's state directory.
+    const out = process.env['SWITCHBOARD_WRITE_DOCS'] === '1' ? join(REPO_ROOT, 'docs/autoscaling-dashboard.png') : join(cluster.stateDir, 'autoscaling-dashboard.png');
+    const drawn = await renderDashboard({
+      dashboard: dashboards().get('switchboard-autoscaling.json')!,
+      prometheusUrl: cluster.prometheusUrl,
+      variables,
+      startS: runStartS - 10,
+      endS,
+      stepS: 2,
+      out,
+      caption: `e2e/src/operator/autoscaling.test.ts: 12 → 36 clients, 36 ↔ 24, 36 → 12 with the operator's leader killed; ${new Date().toISOString().slice(0, 10)}`,
+    });
+    log(`Autoscaling dashboard: ${drawn} panels drawn into ${out}`);
+    assert.ok(drawn >= 6);
   });
 });
