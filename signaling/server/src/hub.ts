@@ -2,7 +2,7 @@ import type { ClientMessage, ClientMessageOf, IceServer, PeerLeftReason, RelayMe
 import { PROTOCOL_VERSION } from "@switchboard/protocol";
 import type { Authenticator, Grant, Principal } from "./auth/index.ts";
 import { createPrincipal, hasGrant, mayAccessRoom, mintTurnCredentials } from "./auth/index.ts";
-import { CallService, type CallDevice } from "./calls/call-service.ts";
+import type { CallDevice, CallService } from "./calls/call-service.ts";
 import type { Config } from "./config.ts";
 import { SignalingError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -10,7 +10,9 @@ import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer, tracingEnabled } from "./observability/tracing.ts";
 import type { ClusterPort } from "./cluster/cluster-port.ts";
 import { commandKey, type RoomCommand } from "./cluster/wire.ts";
-import { RoomService, type DeliveryTarget } from "./rooms/room-service.ts";
+import type { DeliveryTarget, RoomService } from "./rooms/room-service.ts";
+import type { OwnerEffects } from "./owner/owner-effects.ts";
+import { RoomOwner } from "./owner/room-owner.ts";
 import { newCallId } from "./sessions/ids.ts";
 import { SessionRegistry } from "./sessions/session-registry.ts";
 import { FixedWindowCounter } from "./limits/fixed-window.ts";
@@ -42,8 +44,8 @@ export type Handled = void | Promise<void>;
  */
 export class Hub {
   readonly sessions = new SessionRegistry();
-  readonly rooms: RoomService;
-  readonly calls: CallService;
+  /** The rooms and calls this pod owns (all of them in single-node mode). */
+  readonly owner: RoomOwner;
   readonly #o: HubOptions;
   /** Sessions removed by an administrator: a resume is refused with `kicked` until the entry expires. */
   readonly #kicked = new Map<string, number>();
@@ -51,53 +53,94 @@ export class Hub {
   readonly #userCounters = new FixedWindowCounter(60_000);
   /** Users banned from the whole service, until (epoch ms). */
   readonly #bannedUsers = new Map<string, number>();
-  /** Publishes of events to other pods started by the operation being applied. */
-  #pending: Array<Promise<void>> = [];
-  /** The ring key of the command being applied (tagged on the events it sends to other pods). */
-  #currentKey: string | undefined = undefined;
 
   constructor(options: HubOptions) {
     this.#o = options;
     const { config } = options;
-    this.rooms = new RoomService({ deliver: this.deliver, maxPeersPerRoom: config.limits.maxPeersPerRoom });
-    this.calls = new CallService({
-      deliver: this.deliver,
+    this.owner = new RoomOwner({
+      podName: options.cluster?.podName,
+      maxPeersPerRoom: config.limits.maxPeersPerRoom,
       // PeerJS sessions speak no call protocol: they never ring.
       devicesOf: (userId) => [...this.sessions.devicesOf(userId)].filter((s) => s.face === "switchboard").map(deviceOf),
-      onMembership: (sessionId, callId, member) => {
-        const s = this.sessions.get(sessionId);
-        if (!s) return;
-        if (member) s.calls.add(callId);
-        else s.calls.delete(callId);
-        this.#o.cluster?.membershipChanged(s);
-      },
       ringTimeoutMs: config.calls.ringTimeoutMs,
       confirmTimeoutMs: config.calls.confirmTimeoutMs,
+      onUnprompted: (fx) => this.#settleQuietly(this.#carryOut(fx), "a call timer's events"),
     });
+  }
+
+  /** The rooms this pod owns. */
+  get rooms(): RoomService {
+    return this.owner.rooms;
+  }
+
+  /** The calls this pod owns. */
+  get calls(): CallService {
+    return this.owner.calls;
+  }
+
+  /**
+   * Carries out what the owner did: events into local streams at once, and in cluster mode the
+   * publishes to other pods and the room writes, whose promises are returned (an operation is
+   * acknowledged once they are stored).
+   */
+  #carryOut(fx: OwnerEffects): Array<Promise<void>> {
+    const pending: Array<Promise<void>> = [];
+    const cluster = this.#o.cluster;
+    for (const e of fx.effects) {
+      switch (e.k) {
+        case "deliver":
+          this.#deliver(e.to, e.json, e.type, fx.key, pending);
+          break;
+        case "call-membership": {
+          const s = this.sessions.get(e.sessionId);
+          if (!s) break;
+          if (e.member) s.calls.add(e.callId);
+          else s.calls.delete(e.callId);
+          cluster?.membershipChanged(s);
+          break;
+        }
+        case "persist":
+          if (cluster) pending.push(cluster.saveRoom(e.room, e.members));
+          break;
+        case "moved":
+          if (!cluster) break;
+          pending.push(
+            (async () => {
+              if (e.previousEdge === cluster.podName) await cluster.releaseLocal(e.sessionId);
+              await cluster.deliverRemote(e.previousEdge, { sessionId: e.sessionId, type: "moved", json: "{}", key: e.key, moved: e.moved });
+            })(),
+          );
+          break;
+      }
+    }
+    return pending;
   }
 
   /**
    * Delivers a serialized event (without seq) to a session: into its stream when it is on this pod,
-   * else (cluster mode) to its edge pod; those publishes are awaited before the operation that
-   * caused them is acknowledged.
+   * else (cluster mode) to its edge pod, the publish added to `pending`.
    */
-  readonly deliver = (to: DeliveryTarget, eventJson: string, type: string): void => {
+  #deliver(to: DeliveryTarget, eventJson: string, type: string, key: string | undefined, pending: Array<Promise<void>>): void {
     const cluster = this.#o.cluster;
     if (cluster) {
-      const key = this.#currentKey;
       if (to.edge !== undefined && to.edge !== cluster.podName) {
-        this.#pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
+        pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
         return;
       }
       if (!this.sessions.get(to.sessionId) && cluster.released(to.sessionId)) {
         // The session moved to another pod and this owner has not yet been told: the new edge reads
         // this pod's subject of the session until the owner's `moved` marker.
-        this.#pending.push(cluster.deliverRemote(cluster.podName, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
+        pending.push(cluster.deliverRemote(cluster.podName, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
         return;
       }
     }
     this.deliverLocal(to.sessionId, eventJson, type);
-  };
+  }
+
+  /** Waits for publishes nobody answers for (timers, admin actions); a failure is logged. */
+  #settleQuietly(pending: Array<Promise<void>>, what: string): void {
+    for (const p of pending) p.catch((err: unknown) => this.#o.log.warn({ err }, `${what}: delivery to another pod failed`));
+  }
 
   /** Pushes an event into the stream of a session on this pod, if it exists. */
   deliverLocal(sessionId: string, eventJson: string, type: string, src = 0): void {
@@ -118,23 +161,22 @@ export class Hub {
   }
 
   /**
-   * Applies a room command as the room's owner. Commands from sessions on this pod throw their
-   * refusal (the gateway answers it); commands from other pods get it as an error event. Resolves
-   * once every event the command caused is stored (cluster mode).
+   * Applies a room command as the room's owner and carries its effects out. Commands from sessions
+   * on this pod throw their refusal (the gateway answers it); commands from other pods get it as an
+   * error event. Resolves once every event the command caused is stored (cluster mode); the sender
+   * on this pod gets its `ok` only then, or the failure instead.
    */
   applyRoomCommand(cmd: RoomCommand, fromThisPod: boolean): void | Promise<void> {
-    // The key tags events sent to other pods: single-node mode sends none, so it is not built.
-    if (this.#o.cluster) this.#currentKey = commandKey(cmd);
-    try {
-      this.#applyRoomCommand(cmd);
-    } catch (err) {
-      if (fromThisPod || (err as SignalingError).name !== "SignalingError") {
+    const { effects, error } = this.owner.apply(cmd);
+    const pending = this.#carryOut(effects);
+    if (error !== undefined) {
+      if (fromThisPod || (error as SignalingError).name !== "SignalingError") {
         // Events sent before the refusal (e.g. "answered elsewhere" before a late accept's error)
         // still go out; a failure among them is logged, never left unhandled.
-        for (const p of this.#pending.splice(0)) p.catch((e: unknown) => this.#o.log.warn({ err: e }, "event delivery to another pod failed"));
-        throw err;
+        this.#settleQuietly(pending, "a refused command");
+        throw error;
       }
-      const e = err as SignalingError;
+      const e = error as SignalingError;
       this.#o.metrics.error(e.code);
       const json = JSON.stringify({
         type: "error",
@@ -144,7 +186,7 @@ export class Hub {
         retryable: e.retryable,
         ...(e.field === undefined ? {} : { field: e.field }),
       });
-      this.#pending.push(
+      pending.push(
         (this.#o.cluster as ClusterPort).deliverRemote(cmd.from.edge, {
           sessionId: cmd.from.sessionId,
           type: "error",
@@ -153,10 +195,17 @@ export class Hub {
           ...(cmd.k === "join" ? { joinFailed: cmd.room } : {}),
         }),
       );
-    } finally {
-      this.#currentKey = undefined;
+    } else if (effects.reply !== undefined) {
+      const { to, json } = effects.reply;
+      const local = this.#o.cluster === undefined || cmd.from.edge === this.#o.cluster.podName;
+      if (!local || pending.length === 0) this.#deliver(to, json, "ok", effects.key, pending);
+      else {
+        const stored = Promise.all(pending);
+        pending.push(stored.then(() => this.#deliver(to, json, "ok", effects.key, [])));
+      }
     }
-    return this.#flush();
+    if (pending.length === 0) return;
+    return Promise.all(pending).then(() => undefined);
   }
 
   /**
@@ -533,8 +582,8 @@ export class Hub {
 
   /** Closes a room for everyone in it. */
   closeRoom(roomId: string, reason: string): number {
-    const members = this.rooms.close(roomId, reason);
-    void this.#o.cluster?.saveRoom(roomId, []);
+    const { effects, members } = this.owner.closeRoom(roomId, reason);
+    this.#settleQuietly(this.#carryOut(effects), "closing a room");
     for (const m of members) {
       const s = this.sessions.get(m.sessionId);
       if (!s) continue;
@@ -607,7 +656,7 @@ export class Hub {
    * that never does is dropped by its room's owner once this pod left the ring).
    */
   close(): void {
-    this.calls.close();
+    this.#settleQuietly(this.#carryOut(this.owner.close()), "ending the calls at shutdown");
     for (const session of [...this.sessions.values()]) {
       if (this.#o.cluster && session.journal !== null) this.sessions.remove(session);
       else this.endSession(session, "closed");
@@ -675,143 +724,6 @@ export class Hub {
     } catch (err) {
       this.#o.log.warn({ err, key: commandKey(cmd), k: cmd.k }, "command failed");
     }
-  }
-
-  // The sender is reached at `from` itself (a DeliveryTarget: its session and edge; `deliver` treats
-  // this pod's own name as local), and the ok and the call device are made only by the cases that
-  // use them: a relayed message is one of these commands, and this runs for every one of them.
-  #applyRoomCommand(cmd: RoomCommand): void {
-    const { from } = cmd;
-    const local = this.#o.cluster === undefined || from.edge === this.#o.cluster.podName;
-    switch (cmd.k) {
-      case "join": {
-        const snapshot = this.rooms.join(cmd.room, { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, meta: cmd.meta, ...(local ? {} : { edge: from.edge }) });
-        this.#persist(cmd.room);
-        this.deliver(from, JSON.stringify({ type: "joined", ...(from.id === undefined ? {} : { id: from.id }), room: cmd.room, self: snapshot.self, peers: snapshot.peers }), "joined");
-        return;
-      }
-      case "leave":
-        if (!this.rooms.leave(cmd.room, from.peerId, cmd.reason)) {
-          if (from.id !== undefined) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${cmd.room}`);
-        } else this.#persist(cmd.room);
-        this.#ok(from, local);
-        return;
-      case "update":
-        this.rooms.update(cmd.room, from.peerId, cmd.meta);
-        this.#persist(cmd.room);
-        this.#ok(from, local);
-        return;
-      case "send":
-        this.rooms.sendTo(cmd.room, from.peerId, cmd.to, cmd.type, cmd.json);
-        this.#ok(from, local);
-        return;
-      case "broadcast":
-        this.rooms.broadcast(cmd.room, from.peerId, cmd.type, cmd.json);
-        this.#ok(from, local);
-        return;
-      case "connected":
-        this.rooms.setConnected(cmd.room, from.peerId, cmd.connected);
-        return;
-      case "call-invite": {
-        const devices = cmd.devices?.filter((d) => d.sessionId !== from.sessionId).map((d) => (d.edge === this.#o.cluster?.podName ? { sessionId: d.sessionId, peerId: d.peerId, userId: d.userId } : d));
-        this.calls.invite(callDevice(from, local), cmd.to, cmd.meta, (r) => this.deliver(from, JSON.stringify({ type: "call-trying", ...(from.id === undefined ? {} : { id: from.id }), callId: r.callId, to: cmd.to, devices: r.devices }), "call-trying"), {
-          callId: cmd.callId,
-          ...(devices ? { devices } : {}),
-        });
-        return;
-      }
-      case "call-op": {
-        const device = callDevice(from, local);
-        switch (cmd.op) {
-          case "call-ringing":
-            this.calls.ringing(device, cmd.callId);
-            break;
-          case "call-accept":
-            this.calls.accept(device, cmd.callId);
-            break;
-          case "call-confirm":
-            this.calls.confirm(device, cmd.callId);
-            break;
-          case "call-reject":
-            this.calls.reject(device, cmd.callId, cmd.reason === "busy" ? "busy" : "declined");
-            break;
-          case "call-dismiss":
-            this.calls.dismiss(device, cmd.callId);
-            break;
-          case "call-cancel":
-            this.calls.cancel(device, cmd.callId);
-            break;
-          case "call-hangup":
-            this.calls.hangup(device, cmd.callId, cmd.reason);
-            break;
-        }
-        this.#ok(from, local);
-        return;
-      }
-      case "call-relay":
-        this.calls.relay(callDevice(from, local), cmd.callId, cmd.type, cmd.fields);
-        this.#ok(from, local);
-        return;
-      case "call-gone":
-        this.calls.sessionGone(from.sessionId, [cmd.callId], cmd.reason);
-        return;
-      case "reattach":
-        this.#reattach(cmd, local);
-        return;
-    }
-  }
-
-  /**
-   * Acknowledges a command whose sender waits for a reply (it has a request id). A sender on this
-   * pod gets its ok only once the publishes its operation caused are stored (acknowledged means
-   * durable); if one fails it gets that error instead.
-   */
-  #ok(from: RoomCommand["from"], local: boolean): void {
-    if (from.id === undefined) return;
-    const json = `{"type":"ok","id":${JSON.stringify(from.id)}}`;
-    if (!local || this.#pending.length === 0) return this.deliver(from, json, "ok");
-    const stored = Promise.all(this.#pending);
-    this.#pending.push(stored.then(() => this.deliver(from, json, "ok")));
-  }
-
-  /**
-   * As the owner of a room or call: a member's session moved to another edge. Its events go there
-   * from now on; a `moved` marker goes to the old edge's subject first (the new edge reads that
-   * subject up to the marker), after any frames the old edge, when it is this pod, could not log.
-   */
-  #reattach(cmd: Extract<RoomCommand, { k: "reattach" }>, local: boolean): void {
-    const cluster = this.#o.cluster;
-    if (!cluster) return;
-    const { from, prev } = cmd;
-    const newEdge = local ? undefined : from.edge;
-    const key = commandKey(cmd);
-    const moved = "room" in cmd ? this.rooms.moveMember(cmd.room, from.sessionId, newEdge) : this.calls.moveSession(cmd.callId, from.sessionId, newEdge);
-    if (moved && "room" in cmd) this.#persist(cmd.room);
-    this.#pending.push(
-      (async () => {
-        if (prev === cluster.podName) await cluster.releaseLocal(from.sessionId);
-        await cluster.deliverRemote(prev, { sessionId: from.sessionId, type: "moved", json: "{}", key, moved: moved ? "yes" : "gone" });
-      })(),
-    );
-    if (moved) return;
-    // The owner no longer has the session there (it left, timed out, or the state was lost).
-    const target: DeliveryTarget = local ? { sessionId: from.sessionId } : { sessionId: from.sessionId, edge: from.edge };
-    if ("callId" in cmd) this.deliver(target, JSON.stringify({ type: "call-ended", callId: cmd.callId, reason: "connection-lost" }), "call-ended");
-    else this.deliver(target, JSON.stringify({ type: "room-closed", room: cmd.room, reason: "membership-lost" }), "room-closed");
-  }
-
-  /** Cluster mode: stores the room's membership (the next owner takes it from there) before the operation is acknowledged. */
-  #persist(room: string): void {
-    const cluster = this.#o.cluster;
-    if (cluster) this.#pending.push(cluster.saveRoom(room, this.rooms.members(room) ?? []));
-  }
-
-  /** Waits for the publishes the last operation started (nothing to wait for in single-node mode). */
-  #flush(): void | Promise<void> {
-    if (this.#pending.length === 0) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    return Promise.all(pending).then(() => undefined);
   }
 
   #origin(session: Session, id: string | undefined): RoomCommand["from"] {
@@ -887,10 +799,6 @@ function checkVersion(v: number): void {
 
 function deviceOf(s: Session): CallDevice {
   return { sessionId: s.id, peerId: s.peerId, userId: s.userId };
-}
-
-function callDevice(from: RoomCommand["from"], local: boolean): CallDevice {
-  return { sessionId: from.sessionId, peerId: from.peerId, userId: from.userId, ...(local ? {} : { edge: from.edge }) };
 }
 
 /**
