@@ -6,6 +6,7 @@ import { createAuthenticator, type Authenticator } from "./auth/index.ts";
 import { parseConfig, type Config, type ConfigInput } from "./config.ts";
 import { sendJson } from "./http/json.ts";
 import { serveStatic } from "./http/static.ts";
+import type { ClusterHosts } from "./cluster/cluster-hosts.ts";
 import type { ClusterNode } from "./cluster/cluster-node.ts";
 import { Hub } from "./hub.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -30,10 +31,11 @@ export interface SignalingServerOptions {
    */
   readonly metrics?: PodMetrics;
   /**
-   * Cluster mode: this pod's node (built by main.ts from `config.cluster`, or by tests over shared
-   * in-memory adapters). It is started by `listen()` and stopped by `close()`.
+   * Cluster mode: makes this pod's node for the hub's rooms and sessions (`connectCluster` gives one
+   * from `config.cluster`; tests build it over shared in-memory adapters). It is started by
+   * `listen()` and stopped by `close()`.
    */
-  readonly cluster?: ClusterNode;
+  readonly cluster?: (hosts: ClusterHosts) => ClusterNode;
 }
 
 /** A running (or ready to run) signaling pod. */
@@ -83,9 +85,9 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   const ownsMetrics = options.metrics === undefined;
   const auth = options.auth ?? createAuthenticator(config.auth, log);
   const ownsAuth = options.auth === undefined;
-  const cluster = options.cluster;
-  const hub = new Hub({ config, auth, metrics, log, ...(cluster ? { cluster } : {}) });
-  cluster?.attach(hub);
+  const makeNode = options.cluster;
+  let cluster: ClusterNode | undefined;
+  const hub = new Hub({ config, auth, metrics, log, ...(makeNode ? { cluster: (hosts: ClusterHosts) => (cluster = makeNode(hosts)) } : {}) });
   cluster?.onRingVersion((version) => metrics.ringVersion.set(version));
   const gateway = new Gateway({ config, hub, metrics, log });
   const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;

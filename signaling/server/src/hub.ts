@@ -8,6 +8,7 @@ import { SignalingError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer, tracingEnabled } from "./observability/tracing.ts";
+import type { ClusterHosts } from "./cluster/cluster-hosts.ts";
 import type { ClusterPort } from "./cluster/cluster-port.ts";
 import { commandKey, type RoomCommand } from "./cluster/wire.ts";
 import type { DeliveryTarget, RoomService } from "./rooms/room-service.ts";
@@ -25,8 +26,11 @@ export interface HubOptions {
   readonly auth: Authenticator;
   readonly metrics: PodMetrics;
   readonly log: Logger;
-  /** Cluster mode: rooms owned elsewhere are reached through it. */
-  readonly cluster?: ClusterPort;
+  /**
+   * Cluster mode: makes this pod's cluster node for the hub's two sides (its rooms and calls, its
+   * sessions), through which rooms owned elsewhere are reached.
+   */
+  readonly cluster?: (hosts: ClusterHosts) => ClusterPort;
 }
 
 /** Result of a resume attempt. */
@@ -47,6 +51,7 @@ export class Hub {
   /** The rooms and calls this pod owns (all of them in single-node mode). */
   readonly owner: RoomOwner;
   readonly #o: HubOptions;
+  readonly #cluster: ClusterPort | undefined;
   /** Sessions removed by an administrator: a resume is refused with `kicked` until the entry expires. */
   readonly #kicked = new Map<string, number>();
   /** Per-user counters of the limits that hold across the cluster (single-node: this pod). */
@@ -57,8 +62,26 @@ export class Hub {
   constructor(options: HubOptions) {
     this.#o = options;
     const { config } = options;
+    this.#cluster = options.cluster?.({
+      owner: {
+        applyCommand: (cmd) => this.applyRoomCommand(cmd, false),
+        roomIds: () => this.owner.rooms.ids(),
+        members: (room) => this.owner.rooms.members(room),
+        hasRoom: (room) => this.owner.rooms.has(room),
+        restoreRoom: (room, members) => this.owner.rooms.restore(room, members),
+        forgetRoom: (room) => this.owner.rooms.forget(room),
+      },
+      edge: {
+        session: (id) => this.sessions.get(id),
+        sessions: () => this.sessions.values(),
+        deliverLocal: (sessionId, json, type, src) => this.#deliverLocal(sessionId, json, type, src),
+        joinFailed: (sessionId, room) => this.#joinFailed(sessionId, room),
+        dropMembership: (sessionId, key) => this.#dropMembership(sessionId, key),
+        forgetMoved: (session) => this.#forgetMoved(session),
+      },
+    });
     this.owner = new RoomOwner({
-      podName: options.cluster?.podName,
+      podName: this.#cluster?.podName,
       maxPeersPerRoom: config.limits.maxPeersPerRoom,
       // PeerJS sessions speak no call protocol: they never ring.
       devicesOf: (userId) => [...this.sessions.devicesOf(userId)].filter((s) => s.face === "switchboard").map(deviceOf),
@@ -85,7 +108,7 @@ export class Hub {
    */
   #carryOut(fx: OwnerEffects): Array<Promise<void>> {
     const pending: Array<Promise<void>> = [];
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     for (const e of fx.effects) {
       switch (e.k) {
         case "deliver":
@@ -121,7 +144,7 @@ export class Hub {
    * else (cluster mode) to its edge pod, the publish added to `pending`.
    */
   #deliver(to: DeliveryTarget, eventJson: string, type: string, key: string | undefined, pending: Array<Promise<void>>): void {
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     if (cluster) {
       if (to.edge !== undefined && to.edge !== cluster.podName) {
         pending.push(cluster.deliverRemote(to.edge, { sessionId: to.sessionId, type, json: eventJson, ...(key === undefined ? {} : { key }) }));
@@ -134,7 +157,7 @@ export class Hub {
         return;
       }
     }
-    this.deliverLocal(to.sessionId, eventJson, type);
+    this.#deliverLocal(to.sessionId, eventJson, type);
   }
 
   /** Waits for publishes nobody answers for (timers, admin actions); a failure is logged. */
@@ -143,12 +166,12 @@ export class Hub {
   }
 
   /** Pushes an event into the stream of a session on this pod, if it exists. */
-  deliverLocal(sessionId: string, eventJson: string, type: string, src = 0): void {
+  #deliverLocal(sessionId: string, eventJson: string, type: string, src = 0): void {
     const session = this.sessions.get(sessionId);
     if (!session) return;
     // A call owned by another pod: the edge learns the session's calls from the events it carries
     // (so that a session that ends can tell the call's owner).
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     if (cluster && (type === "call-incoming" || type === "call-trying" || type === "call-ended")) {
       const { callId, legOnly } = JSON.parse(eventJson) as { callId: string; legOnly?: boolean };
       if (type === "call-ended") {
@@ -187,7 +210,7 @@ export class Hub {
         ...(e.field === undefined ? {} : { field: e.field }),
       });
       pending.push(
-        (this.#o.cluster as ClusterPort).deliverRemote(cmd.from.edge, {
+        (this.#cluster as ClusterPort).deliverRemote(cmd.from.edge, {
           sessionId: cmd.from.sessionId,
           type: "error",
           json,
@@ -197,7 +220,7 @@ export class Hub {
       );
     } else if (effects.reply !== undefined) {
       const { to, json } = effects.reply;
-      const local = this.#o.cluster === undefined || cmd.from.edge === this.#o.cluster.podName;
+      const local = this.#cluster === undefined || cmd.from.edge === this.#cluster.podName;
       if (!local || pending.length === 0) this.#deliver(to, json, "ok", effects.key, pending);
       else {
         const stored = Promise.all(pending);
@@ -213,7 +236,7 @@ export class Hub {
    * looks up the callee's devices on every pod first and hands them to the owner.
    */
   async #invite(session: Session, msg: ClientMessageOf<"call-invite">): Promise<void> {
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     const perMinute = this.#o.config.limits.callsPerUserPerMinute;
     if (!(await this.#allowUser("calls", session.userId, perMinute))) throw new SignalingError("SIG_ERR_RATE_LIMITED", `at most ${perMinute} calls per user per minute`);
     const devices = cluster ? await cluster.devicesOf(msg.to) : undefined;
@@ -229,33 +252,33 @@ export class Hub {
   }
 
   /** Marks a remote session's reserved room as not joined (its join was refused by the owner). */
-  joinFailed(sessionId: string, room: string): void {
+  #joinFailed(sessionId: string, room: string): void {
     const s = this.sessions.get(sessionId);
     if (!s) return;
     s.rooms.delete(room);
-    this.#o.cluster?.membershipChanged(s);
+    this.#cluster?.membershipChanged(s);
   }
 
   /** The owner of `key` no longer has the session in that room or call (told during a takeover). */
-  dropMembership(sessionId: string, key: string): void {
+  #dropMembership(sessionId: string, key: string): void {
     const s = this.sessions.get(sessionId);
     if (!s) return;
     if (key.startsWith("room:")) s.rooms.delete(key.slice(5));
     else s.calls.delete(key.slice(5));
-    this.#o.cluster?.membershipChanged(s);
+    this.#cluster?.membershipChanged(s);
   }
 
   /**
    * Another pod took the session over: it is forgotten here without leaving its rooms or calls (the
    * session lives on there); its socket, if any, is closed as replaced.
    */
-  forgetMoved(session: Session): void {
+  #forgetMoved(session: Session): void {
     if (this.sessions.get(session.id) !== session) return;
     session.ended = true;
     const socket = session.socket;
     session.detach("replaced", Date.now());
     this.sessions.remove(session);
-    this.#o.cluster?.sessionEnded(session, true);
+    this.#cluster?.sessionEnded(session, true);
     socket?.close(4004, "SIG_ERR_SESSION_REPLACED");
   }
 
@@ -278,7 +301,7 @@ export class Hub {
         const session = new Session(principal, { device: msg.device, maxReplayBytes: this.#o.config.limits.maxReplayBytes });
         session.attach(socket);
         this.sessions.add(session);
-        await this.#o.cluster?.sessionOpened(session);
+        await this.#cluster?.sessionOpened(session);
         span.setAttribute("switchboard.session", session.id);
         const ice = this.iceServersFor(principal.userId);
         const { limits } = this.#o.config;
@@ -327,7 +350,7 @@ export class Hub {
     checkVersion(msg.v);
     if (this.#kicked.has(msg.sessionId)) return this.#resumeFailed("kicked");
     const session = this.sessions.get(msg.sessionId);
-    if (!session && this.#o.cluster) return this.#takeover(msg, socket, nowMs);
+    if (!session && this.#cluster) return this.#takeover(msg, socket, nowMs);
     if (!session || session.ended) return this.#resumeFailed("unknown-session");
     if (!timingSafeEqualStrings(session.resumeToken, msg.resumeToken)) return this.#resumeFailed("bad-token");
     const expiresAt = session.principal.expiresAt;
@@ -364,7 +387,7 @@ export class Hub {
    * logged are read from its subject and sequenced after the log (ClusterNode.adopt).
    */
   async #takeover(msg: ClientMessageOf<"resume">, socket: SessionSocket, nowMs: number): Promise<ResumeOutcome> {
-    const cluster = this.#o.cluster as ClusterPort;
+    const cluster = this.#cluster as ClusterPort;
     const claimed = await cluster.claim(msg.sessionId, msg.resumeToken);
     if (claimed === "unknown-session" || claimed === "bad-token") return this.#resumeFailed(claimed);
     const id = claimed.identity;
@@ -449,7 +472,7 @@ export class Hub {
   handle(session: Session, msg: ClientMessage, receivedAtMs: number): Handled {
     if (msg.ack !== undefined) {
       session.ack(msg.ack);
-      this.#o.cluster?.acked(session);
+      this.#cluster?.acked(session);
     }
     switch (msg.type) {
       case "hello":
@@ -463,7 +486,7 @@ export class Hub {
         return;
       case "ack":
         session.ack(msg.seq);
-        this.#o.cluster?.acked(session);
+        this.#cluster?.acked(session);
         return;
       case "refresh":
         return this.#refresh(session, msg);
@@ -477,7 +500,7 @@ export class Hub {
       case "leave":
         if (!session.rooms.has(msg.room)) throw new SignalingError("SIG_ERR_NOT_IN_ROOM", `not in room ${msg.room}`);
         session.rooms.delete(msg.room);
-        this.#o.cluster?.membershipChanged(session);
+        this.#cluster?.membershipChanged(session);
         return this.#room({ k: "leave", room: msg.room, from: this.#origin(session, msg.id), reason: "left" });
       case "update":
         return this.#room({ k: "update", room: msg.room, from: this.#origin(session, msg.id), meta: msg.meta });
@@ -543,7 +566,7 @@ export class Hub {
     const callReason = reason === "closed" ? "hangup" : "connection-lost";
     for (const callId of [...session.calls]) this.#background({ k: "call-gone", callId, from: this.#origin(session, undefined), reason: callReason });
     session.calls.clear();
-    this.#o.cluster?.sessionEnded(session);
+    this.#cluster?.sessionEnded(session);
     this.sessions.remove(session);
   }
 
@@ -588,7 +611,7 @@ export class Hub {
       const s = this.sessions.get(m.sessionId);
       if (!s) continue;
       s.rooms.delete(roomId);
-      this.#o.cluster?.membershipChanged(s);
+      this.#cluster?.membershipChanged(s);
     }
     return members.length;
   }
@@ -619,7 +642,7 @@ export class Hub {
 
   /** A detached session's window ran out: it ends, unless another pod took it over meanwhile. */
   #expire(session: Session, reason: PeerLeftReason): void {
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     if (!cluster || session.journal === null) {
       this.endSession(session, reason);
       return;
@@ -630,7 +653,7 @@ export class Hub {
       (held) => {
         if (session.ended || session.socket !== null) return;
         if (held) this.endSession(session, reason);
-        else this.forgetMoved(session);
+        else this.#forgetMoved(session);
       },
       () => this.endSession(session, reason),
     );
@@ -658,7 +681,7 @@ export class Hub {
   close(): void {
     this.#settleQuietly(this.#carryOut(this.owner.close()), "ending the calls at shutdown");
     for (const session of [...this.sessions.values()]) {
-      if (this.#o.cluster && session.journal !== null) this.sessions.remove(session);
+      if (this.#cluster && session.journal !== null) this.sessions.remove(session);
       else this.endSession(session, "closed");
     }
   }
@@ -688,10 +711,10 @@ export class Hub {
     // The room is reserved at once, so a second join in flight counts against the cap; a refusal
     // gives it back.
     session.rooms.add(msg.room);
-    this.#o.cluster?.membershipChanged(session);
+    this.#cluster?.membershipChanged(session);
     const release = (err: unknown) => {
       session.rooms.delete(msg.room);
-      this.#o.cluster?.membershipChanged(session);
+      this.#cluster?.membershipChanged(session);
       throw err;
     };
     try {
@@ -709,7 +732,7 @@ export class Hub {
    * mode), else forwards it to the owner.
    */
   #room(cmd: RoomCommand): void | Promise<void> {
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     if (!cluster) return this.applyRoomCommand(cmd, true);
     const key = commandKey(cmd);
     if (cluster.owns(key)) return cluster.schedule(key, () => this.applyRoomCommand(cmd, true));
@@ -731,7 +754,7 @@ export class Hub {
       sessionId: session.id,
       peerId: session.peerId,
       userId: session.userId,
-      edge: this.#o.cluster?.podName ?? "",
+      edge: this.#cluster?.podName ?? "",
       ...(id === undefined ? {} : { id }),
     };
   }
@@ -771,7 +794,7 @@ export class Hub {
 
   /** Counts one `kind` event of a user against its per-minute limit: cluster-wide in cluster mode. */
   async #allowUser(kind: string, userId: string, perMinute: number): Promise<boolean> {
-    const cluster = this.#o.cluster;
+    const cluster = this.#cluster;
     if (cluster) return cluster.allow(`${kind}:${userId}`, perMinute, 60_000);
     return this.#userCounters.allow(`${kind}:${userId}`, perMinute, Date.now());
   }

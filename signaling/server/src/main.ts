@@ -27,7 +27,7 @@ const tracing = await startTracing("switchboard-signaling");
 // Built before the server: the cluster connection reports into it from the start.
 const metrics = new PodMetrics(config.podName);
 const cluster = await connectCluster(config, log, { metrics: () => metrics.cluster() });
-const server = createSignalingServer({ config, log, metrics, ...(cluster ? { cluster: cluster.node } : {}) });
+const server = createSignalingServer({ config, log, metrics, ...(cluster ? { cluster: cluster.makeNode } : {}) });
 await server.listen();
 log.info({ url: server.httpUrl, ws: server.wsUrl, auth: config.auth.mode, cluster: config.cluster.name ?? null }, "switchboard pod up");
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { POD_REPORT_PATH, PodReport, serializeRingDocument } from "@switchboard/ring";
 import { createSignalingServer } from "./app.ts";
+import type { ClusterHosts } from "./cluster/cluster-hosts.ts";
 import { ClusterNode } from "./cluster/cluster-node.ts";
 import { MemoryBus } from "./cluster/memory-bus.ts";
 import { MemoryDirectory } from "./cluster/memory-directory.ts";
@@ -72,18 +73,22 @@ test("cluster mode: the ring version applied and this pod's own state in it", as
   await writeFile(ringPath, ring(3, "JOINING"));
   const bus = new MemoryBus({ retryDelayMs: 10 });
   const directory = new MemoryDirectory();
-  const node = new ClusterNode({
-    podName: "pod-a",
-    cluster: "status",
-    bus,
-    directory,
-    ring: new RingView({ podName: "pod-a", source: new FileRingSource(ringPath, { pollMs: 50 }), directory }),
-    sessions: new MemorySessionStore(),
-    sessionTtlMs: 60_000,
-    rooms: new MemoryRoomStore(),
-    resumeWindowMs: 30_000,
-    log: createLogger("silent"),
-  });
+  const node = (hosts: ClusterHosts) =>
+    new ClusterNode(
+      {
+        podName: "pod-a",
+        cluster: "status",
+        bus,
+        directory,
+        ring: new RingView({ podName: "pod-a", source: new FileRingSource(ringPath, { pollMs: 50 }), directory }),
+        sessions: new MemorySessionStore(),
+        sessionTtlMs: 60_000,
+        rooms: new MemoryRoomStore(),
+        resumeWindowMs: 30_000,
+        log: createLogger("silent"),
+      },
+      hosts,
+    );
   const server = createSignalingServer({ config: { port: 0, podName: "pod-a", logLevel: "silent", auth: { mode: "insecure-dev" } }, defaultMetrics: false, cluster: node });
   t.after(async () => {
     await server.close();

@@ -65,7 +65,7 @@ async function startClusterPod(
   const metrics = new PodMetrics(podName, { defaultMetrics: false });
   const connection = await connectCluster(config, log, { metrics: () => metrics.cluster() });
   assert.ok(connection, "cluster mode");
-  const pod = new TestPod(createSignalingServer({ config, log, metrics, cluster: connection.node }));
+  const pod = new TestPod(createSignalingServer({ config, log, metrics, cluster: connection.makeNode }));
   t.after(async () => {
     await pod.close();
     await connection.close();

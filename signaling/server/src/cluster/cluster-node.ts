@@ -1,11 +1,11 @@
 import { context, propagation } from "@opentelemetry/api";
 import { ringConverged, type HashRing, type PodReport } from "@switchboard/ring";
 import { SignalingError } from "../errors.ts";
-import type { Hub } from "../hub.ts";
 import type { Logger } from "../logger.ts";
 import { tracer } from "../observability/tracing.ts";
 import { Breaker, type BreakerState } from "./breaker.ts";
 import type { BusConsumer, BusMessage, ClusterBus } from "./bus.ts";
+import type { ClusterHosts, EdgeHost, OwnerHost } from "./cluster-hosts.ts";
 import type { ClusterPort } from "./cluster-port.ts";
 import type { Directory } from "./directory.ts";
 import type { RingView } from "./ring-view.ts";
@@ -61,7 +61,8 @@ export class ClusterNode implements ClusterPort {
   /** Redis (directory, session store): separate, so a Redis outage leaves relay over NATS alone. */
   readonly storeBreaker: Breaker;
   readonly #o: ClusterNodeOptions;
-  #hub: Hub | null = null;
+  readonly #owner: OwnerHost;
+  readonly #edge: EdgeHost;
   readonly #consumers: BusConsumer[] = [];
   /** Sessions of this pod registered as devices (re-registered before their entries expire). */
   readonly #devices = new Map<string, { userId: string; peerId: string }>();
@@ -75,7 +76,7 @@ export class ClusterNode implements ClusterPort {
   /** Sessions another pod took from this one (until the entry expires): their events are orphans. */
   readonly #released = new Map<string, number>();
   /** Hands rooms over on ring changes. */
-  #handoff: RoomHandoff | null = null;
+  readonly #handoff: RoomHandoff;
   /** Rooms whose commands wait in line (a handoff or a load from the store in progress). */
   readonly #queues = new Map<string, Promise<void>>();
   /** Forwards in flight (the applied ring version is reported only once those sent under the old one are stored). */
@@ -92,8 +93,11 @@ export class ClusterNode implements ClusterPort {
   /** Members whose edge left the ring, since when (dropped after the resume window). */
   readonly #orphanMembers = new Map<string, number>();
 
-  constructor(options: ClusterNodeOptions) {
+  /** A node for the pod whose rooms (`hosts.owner`) and sessions (`hosts.edge`) it serves. */
+  constructor(options: ClusterNodeOptions, hosts: ClusterHosts) {
     this.#o = options;
+    this.#owner = hosts.owner;
+    this.#edge = hosts.edge;
     this.podName = options.podName;
     this.subjects = new ClusterSubjects(options.cluster);
     this.breaker = options.busBreaker ?? new Breaker({ failureThreshold: 3, openMs: 1000, timeoutMs: 2000, ...(options.onBreaker ? { onStateChange: options.onBreaker } : {}) });
@@ -102,7 +106,7 @@ export class ClusterNode implements ClusterPort {
       bus: options.bus,
       log: options.log,
       take: (env, src) => this.#take(env, src),
-      dropMembership: (sessionId, key) => this.#hub?.dropMembership(sessionId, key),
+      dropMembership: (sessionId, key) => this.#edge.dropMembership(sessionId, key),
     });
     this.journal = new SessionJournal({
       store: options.sessions,
@@ -110,36 +114,32 @@ export class ClusterNode implements ClusterPort {
       log: options.log,
       onFenced: (session, unlogged) => this.#handOver(session, unlogged),
     });
-  }
-
-  /** The hub whose rooms and sessions this node serves (set once, before `start`). */
-  attach(hub: Hub): void {
-    this.#hub = hub;
+    const owner = hosts.owner;
     this.#handoff = new RoomHandoff(
       {
         podName: this.podName,
-        log: this.#o.log,
-        store: this.#o.rooms,
-        roomIds: () => hub.rooms.ids(),
-        members: (room) => hub.rooms.members(room),
-        hasRoom: (room) => hub.rooms.has(room),
-        restoreRoom: (room, members) => hub.rooms.restore(room, members),
-        forgetRoom: (room) => hub.rooms.forget(room),
+        log: options.log,
+        store: options.rooms,
+        roomIds: () => owner.roomIds(),
+        members: (room) => owner.members(room),
+        hasRoom: (room) => owner.hasRoom(room),
+        restoreRoom: (room, members) => owner.restoreRoom(room, members),
+        forgetRoom: (room) => owner.forgetRoom(room),
         converged: (ring) => this.#converged(ring),
         barrier: () => this.#barrier(),
         announceHandoff: (version, ring) => this.#announceHandoff(version, ring),
         backlog: (dead, room) => this.#backlog(dead, room),
         eventsCaughtUp: (seq) => this.#eventsCaughtUp(seq),
-        position: () => this.#o.bus.position(),
+        position: () => options.bus.position(),
         apply: async (cmd) => {
-          await hub.applyRoomCommand(cmd, false);
+          await owner.applyCommand(cmd);
         },
       },
-      this.#o.handoffTimeoutMs === undefined ? {} : { handoffTimeoutMs: this.#o.handoffTimeoutMs },
+      options.handoffTimeoutMs === undefined ? {} : { handoffTimeoutMs: options.handoffTimeoutMs },
     );
-    this.#o.ring.follow({
+    options.ring.follow({
       changed: (next, prev) => {
-        this.#handoff?.ringChanged(next, prev);
+        this.#handoff.ringChanged(next, prev);
         for (const l of this.#ringListeners) l(next.version);
       },
       beforeReport: () => Promise.allSettled([...this.#inflight]).then(() => undefined),
@@ -153,7 +153,7 @@ export class ClusterNode implements ClusterPort {
   schedule(key: string, fn: () => void | Promise<void>): void | Promise<void> {
     if (!key.startsWith("room:")) return fn();
     const room = key.slice(5);
-    const waiting = this.#queues.get(room) ?? this.#handoff?.gate(room) ?? null;
+    const waiting = this.#queues.get(room) ?? this.#handoff.gate(room) ?? null;
     if (!waiting) return fn();
     const run = waiting.then(fn);
     const tail = run.then(
@@ -169,7 +169,7 @@ export class ClusterNode implements ClusterPort {
 
   /** True when commands of `room` must wait in line (a handover to this pod, or a load, in progress). */
   #waiting(room: string): boolean {
-    return this.#queues.has(room) || (this.#handoff?.gate(room) ?? null) !== null;
+    return this.#queues.has(room) || (this.#handoff.gate(room) ?? null) !== null;
   }
 
   /** Records a room's membership after a change (the next owner takes the room from there). */
@@ -182,7 +182,7 @@ export class ClusterNode implements ClusterPort {
 
   /** Resolves when the ring changes applied so far were handed over (tests). */
   handoffSettled(): Promise<void> {
-    return this.#handoff?.settled() ?? Promise.resolve();
+    return this.#handoff.settled();
   }
 
   /** The ring version this pod applied (-1 before any) and its own state in it (null when it is not a member). */
@@ -237,7 +237,7 @@ export class ClusterNode implements ClusterPort {
       for (const [id, until] of this.#released) if (until <= now) this.#released.delete(id);
       this.#refreshRooms();
       const devices = [...this.#devices.keys()];
-      const held = this.#hub ? [...this.#hub.sessions.values()].filter((s) => s.journal === this.journal).map((s) => s.id) : [];
+      const held = [...this.#edge.sessions()].filter((s) => s.journal === this.journal).map((s) => s.id);
       for (let i = 0; i < Math.max(devices.length, held.length) && !this.#stopped; i += REFRESH_SLICE) {
         if (i > 0) await delay(REFRESH_SLICE_GAP_MS, undefined, { ref: false });
         for (const id of devices.slice(i, i + REFRESH_SLICE)) void this.#register(id);
@@ -417,10 +417,10 @@ export class ClusterNode implements ClusterPort {
    * pod: its unlogged frames go to the new edge as orphans before the owner's `moved` marker.
    */
   async releaseLocal(sessionId: string): Promise<void> {
-    const session = this.#hub?.sessions.get(sessionId);
+    const session = this.#edge.session(sessionId);
     if (!session || session.journal !== this.journal) return;
     await this.journal.flushedSession(sessionId);
-    if (this.#hub?.sessions.get(sessionId) !== session) return;
+    if (this.#edge.session(sessionId) !== session) return;
     await this.#handOver(session, this.journal.untrack(sessionId));
   }
 
@@ -476,8 +476,7 @@ export class ClusterNode implements ClusterPort {
   }
 
   async #onCommand(m: BusMessage): Promise<void> {
-    const hub = this.#hub;
-    if (!hub) throw new Error("cluster node not attached to a hub");
+    const owner = this.#owner;
     let decoded: RoomCommand | ControlCommand;
     try {
       decoded = decodeCommand(m.data);
@@ -493,7 +492,7 @@ export class ClusterNode implements ClusterPort {
     if (decoded.k === "handoff") return;
     const cmd = decoded;
     const key = commandKey(cmd);
-    if ("room" in cmd && !this.owns(key) && !hub.rooms.has(cmd.room)) {
+    if ("room" in cmd && !this.owns(key) && !owner.hasRoom(cmd.room)) {
       // Sent under an older ring: the room is owned (and held) elsewhere now.
       await this.forward(cmd);
       return;
@@ -506,8 +505,8 @@ export class ClusterNode implements ClusterPort {
           // goes on (a handoff may be behind this message).
           const room = "room" in cmd && this.owns(key) ? cmd.room : null;
           if (room !== null && this.#waiting(room)) {
-            void Promise.resolve(this.schedule(key, () => hub.applyRoomCommand(cmd, false))).catch((err: unknown) => this.#o.log.warn({ err, key }, "command failed"));
-          } else await hub.applyRoomCommand(cmd, false);
+            void Promise.resolve(this.schedule(key, () => owner.applyCommand(cmd))).catch((err: unknown) => this.#o.log.warn({ err, key }, "command failed"));
+          } else await owner.applyCommand(cmd);
         } finally {
           span.end();
         }
@@ -523,7 +522,7 @@ export class ClusterNode implements ClusterPort {
       this.#o.log.error({ err, subject: m.subject }, "dropping malformed control command");
       return;
     }
-    if (cmd.k === "handoff") this.#handoff?.handoffReceived(cmd.from, cmd.version, m.streamSeq);
+    if (cmd.k === "handoff") this.#handoff.handoffReceived(cmd.from, cmd.version, m.streamSeq);
   }
 
   /** Resolves once every pod of `ring` reports its version (or after 10 s: a pod may be gone). */
@@ -593,21 +592,18 @@ export class ClusterNode implements ClusterPort {
    * whose edge left the ring and who did not resume elsewhere within the resume window.
    */
   #refreshRooms(): void {
-    const hub = this.#hub;
-    if (!hub) return;
-    const owned = [...hub.rooms.ids()];
+    const owned = [...this.#owner.roomIds()];
     this.#o.rooms.refresh(owned, Math.max(this.#o.sessionTtlMs, 60_000)).catch((err: unknown) => this.#o.log.warn({ err }, "room store: refresh failed"));
     this.reapOrphanMembers(Date.now());
   }
 
   /** Drops room members whose edge is no longer in the ring once they had a resume window to come back. */
   reapOrphanMembers(nowMs: number): void {
-    const hub = this.#hub;
-    if (!hub) return;
+    const owner = this.#owner;
     const ring = this.#o.ring.ring;
     const seen = new Set<string>();
-    for (const room of [...hub.rooms.ids()]) {
-      for (const m of hub.rooms.members(room) ?? []) {
+    for (const room of [...owner.roomIds()]) {
+      for (const m of owner.members(room) ?? []) {
         if (m.edge === undefined || ring.member(m.edge)) continue;
         seen.add(m.sessionId);
         const since = this.#orphanMembers.get(m.sessionId);
@@ -624,7 +620,7 @@ export class ClusterNode implements ClusterPort {
 
   #applyQuietly(cmd: RoomCommand): void {
     try {
-      void Promise.resolve(this.#hub?.applyRoomCommand(cmd, false)).catch((err: unknown) => this.#o.log.warn({ err, k: cmd.k }, "command failed"));
+      void Promise.resolve(this.#owner.applyCommand(cmd)).catch((err: unknown) => this.#o.log.warn({ err, k: cmd.k }, "command failed"));
     } catch (err) {
       this.#o.log.warn({ err, k: cmd.k }, "command failed");
     }
@@ -641,8 +637,6 @@ export class ClusterNode implements ClusterPort {
   }
 
   async #takeEvent(m: BusMessage): Promise<void> {
-    const hub = this.#hub;
-    if (!hub) throw new Error("cluster node not attached to a hub");
     let env: EventEnvelope;
     try {
       env = decodeEventEnvelope(m.data);
@@ -653,7 +647,7 @@ export class ClusterNode implements ClusterPort {
     if (env.moved !== undefined) {
       // An owner moved the session away from this pod (read by the new edge, which tails this
       // subject): if the session is still here, it is forgotten.
-      if (hub.sessions.get(env.sessionId)?.journal === this.journal && !(await this.stillHeldById(env.sessionId))) await this.releaseLocal(env.sessionId);
+      if (this.#edge.session(env.sessionId)?.journal === this.journal && !(await this.stillHeldById(env.sessionId))) await this.releaseLocal(env.sessionId);
       return;
     }
     if (this.journal.seen(env.sessionId, m.streamSeq)) return; // redelivered after it was logged
@@ -663,14 +657,13 @@ export class ClusterNode implements ClusterPort {
   }
 
   async stillHeldById(sessionId: string): Promise<boolean> {
-    const s = this.#hub?.sessions.get(sessionId);
+    const s = this.#edge.session(sessionId);
     return s ? this.stillHeld(s) : false;
   }
 
   #take(env: EventEnvelope, src: number): void {
-    const hub = this.#hub as Hub;
-    if (env.joinFailed !== undefined) hub.joinFailed(env.sessionId, env.joinFailed);
-    hub.deliverLocal(env.sessionId, env.json, env.type, src);
+    if (env.joinFailed !== undefined) this.#edge.joinFailed(env.sessionId, env.joinFailed);
+    this.#edge.deliverLocal(env.sessionId, env.json, env.type, src);
   }
 
   /**
@@ -684,7 +677,7 @@ export class ClusterNode implements ClusterPort {
       const type = /"type":"([^"]+)"/.exec(json)?.[1] ?? "event";
       await this.deliverRemote(this.podName, { sessionId: session.id, type, json });
     }
-    this.#hub?.forgetMoved(session);
+    this.#edge.forgetMoved(session);
   }
 }
 

@@ -10,6 +10,7 @@ import { createSignalingServer, type SignalingServer } from "../app.ts";
 import { createLogger } from "../logger.ts";
 import { RawClient } from "../testing/raw-client.ts";
 import type { ClusterBus } from "./bus.ts";
+import type { ClusterHosts } from "./cluster-hosts.ts";
 import { ClusterNode } from "./cluster-node.ts";
 import type { Directory } from "./directory.ts";
 import { MemoryBus } from "./memory-bus.ts";
@@ -90,18 +91,23 @@ async function startCluster(t: TestContext, adapter: string, config: Record<stri
   });
   for (const podName of PODS) {
     const directory = await shared.directory(podName);
-    const node = new ClusterNode({
-      podName,
-      cluster,
-      bus: await shared.bus(podName),
-      directory,
-      ring: new RingView({ podName, source: new FileRingSource(ringPath, { pollMs: 100 }), directory }),
-      sessions: shared.sessions(directory),
-      sessionTtlMs: 60_000,
-      rooms: shared.rooms(directory),
-      resumeWindowMs: 30_000,
-      log,
-    });
+    const bus = await shared.bus(podName);
+    const node = (hosts: ClusterHosts) =>
+      new ClusterNode(
+        {
+          podName,
+          cluster,
+          bus,
+          directory,
+          ring: new RingView({ podName, source: new FileRingSource(ringPath, { pollMs: 100 }), directory }),
+          sessions: shared.sessions(directory),
+          sessionTtlMs: 60_000,
+          rooms: shared.rooms(directory),
+          resumeWindowMs: 30_000,
+          log,
+        },
+        hosts,
+      );
     const server = createSignalingServer({ config: { port: 0, podName, logLevel: "silent", auth: { mode: "insecure-dev" }, ...config }, defaultMetrics: false, cluster: node, log });
     await server.listen();
     servers.push(server);

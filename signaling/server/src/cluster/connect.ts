@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { Breaker } from "./breaker.ts";
+import type { ClusterHosts } from "./cluster-hosts.ts";
 import { ClusterNode } from "./cluster-node.ts";
 import { timedDirectory, timedRoomStore, timedSessionStore, type ClusterMetrics } from "./cluster-metrics.ts";
 import type { Directory } from "./directory.ts";
@@ -13,7 +14,8 @@ import { RingView } from "./ring-view.ts";
 
 /** A connected cluster node and the connections it runs on (closed by `close`). */
 export interface ClusterConnection {
-  readonly node: ClusterNode;
+  /** Makes this pod's node for the server's rooms and sessions (`createSignalingServer({ cluster })`). */
+  readonly makeNode: (hosts: ClusterHosts) => ClusterNode;
   close(): Promise<void>;
 }
 
@@ -69,6 +71,8 @@ export async function connectCluster(config: Config, log: Logger, options: Conne
       metrics?.breakerState("nats", state);
     },
   });
+  // Made by the server (makeNode); the store breaker re-registers its devices when Redis is back.
+  let node: ClusterNode | undefined;
   const storeBreaker = new Breaker({
     ...BREAKER,
     probe: () => directory.ping(),
@@ -76,7 +80,7 @@ export async function connectCluster(config: Config, log: Logger, options: Conne
       log.warn({ state, dependency: "redis" }, "cluster breaker");
       metrics?.breakerState("redis", state);
       // A restarted Redis may have lost every key: this pod's devices are registered anew.
-      if (state === "closed") node.registerDevices();
+      if (state === "closed") node?.registerDevices();
     },
   });
   metrics?.breakerState("nats", busBreaker.state);
@@ -86,7 +90,10 @@ export async function connectCluster(config: Config, log: Logger, options: Conne
   const sessions = new RedisSessionStore(directory.redis, name);
   const rooms = new RedisRoomStore(directory.redis, name, Math.max(2 * config.resumeWindowMs, 120_000));
   const nodeDirectory: Directory = metrics ? timedDirectory(directory, metrics.store("directory")) : directory;
-  const node: ClusterNode = new ClusterNode({
+  const makeNode = (hosts: ClusterHosts): ClusterNode => {
+    if (node) throw new Error("connectCluster: makeNode is called once, by the one server of this connection");
+    node = new ClusterNode(
+      {
     podName: config.podName,
     cluster: name,
     bus,
@@ -99,9 +106,13 @@ export async function connectCluster(config: Config, log: Logger, options: Conne
     log,
     busBreaker,
     storeBreaker,
-  });
+      },
+      hosts,
+    );
+    return node;
+  };
   return {
-    node,
+    makeNode,
     close: async () => {
       await Promise.all([busBreaker.close(), storeBreaker.close()]);
       await openBus.close();
