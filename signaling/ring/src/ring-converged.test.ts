@@ -44,3 +44,13 @@ test("property: converged exactly when every member's report equals the version"
     }),
   );
 });
+
+test("ringPassed: every member at this version or later (the handoff's reading); missing or older blocks it", async () => {
+  const { ringPassed } = await import("./index.ts");
+  const d = { version: 4, members: [{ name: "a" }, { name: "b" }] };
+  assert.equal(ringPassed(d, { a: 4, b: 5 }), true, "b already applied a later ring");
+  assert.equal(ringConverged(d, { a: 4, b: 5 }), false, "but 4 is not the ring in force");
+  assert.equal(ringPassed(d, { a: 4, b: 3 }), false);
+  assert.equal(ringPassed(d, { a: 4 }), false, "b has not reported");
+  assert.equal(ringPassed({ version: 1, members: [] }, {}), true);
+});

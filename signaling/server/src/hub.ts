@@ -10,6 +10,7 @@ import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer, tracingEnabled } from "./observability/tracing.ts";
 import type { ClusterHosts } from "./cluster/cluster-hosts.ts";
 import type { ClusterPort } from "./cluster/cluster-port.ts";
+import { callKey, parseOwnerKey, roomKey } from "./cluster/owner-key.ts";
 import { commandKey, type RoomCommand } from "./cluster/wire.ts";
 import type { DeliveryTarget, RoomService } from "./rooms/room-service.ts";
 import type { OwnerEffects } from "./owner/owner-effects.ts";
@@ -263,8 +264,9 @@ export class Hub {
   #dropMembership(sessionId: string, key: string): void {
     const s = this.sessions.get(sessionId);
     if (!s) return;
-    if (key.startsWith("room:")) s.rooms.delete(key.slice(5));
-    else s.calls.delete(key.slice(5));
+    const parsed = parseOwnerKey(key);
+    if (parsed?.kind === "room") s.rooms.delete(parsed.room);
+    else if (parsed?.kind === "call") s.calls.delete(parsed.callId);
     this.#cluster?.membershipChanged(s);
   }
 
@@ -432,7 +434,7 @@ export class Hub {
     // A call whose owner left the ring is over (call state lives on its owner only).
     const lostCalls = [...session.calls].filter((c) => !cluster.callOwnerAlive(c));
     for (const c of lostCalls) session.calls.delete(c);
-    const keys = [...[...session.rooms].map((r) => `room:${r}`), ...[...session.calls].map((c) => `call:${c}`)];
+    const keys = [...[...session.rooms].map(roomKey), ...[...session.calls].map(callKey)];
     await cluster.adopt(session, claimed, keys);
     const from = this.#origin(session, undefined);
     for (const room of session.rooms) this.#background({ k: "reattach", room, from, prev: claimed.previousEdge });

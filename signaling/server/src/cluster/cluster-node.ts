@@ -1,5 +1,5 @@
 import { context, propagation } from "@opentelemetry/api";
-import { ringConverged, type HashRing, type PodReport } from "@switchboard/ring";
+import { ringPassed, type HashRing, type PodReport } from "@switchboard/ring";
 import { SignalingError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { tracer } from "../observability/tracing.ts";
@@ -9,6 +9,7 @@ import type { ClusterHosts, EdgeHost, OwnerHost } from "./cluster-hosts.ts";
 import type { ClusterPort } from "./cluster-port.ts";
 import type { Directory } from "./directory.ts";
 import type { RingView } from "./ring-view.ts";
+import { callIdOwnedBy, callIdOwner, parseOwnerKey, roomKey } from "./owner-key.ts";
 import { SessionJournal } from "./session-journal.ts";
 import { SessionTakeovers } from "./session-takeover.ts";
 import { hashResumeToken, storePrincipal, type ClaimedSession, type SessionStore } from "./session-store.ts";
@@ -151,8 +152,9 @@ export class ClusterNode implements ClusterPort {
    * already waiting — while the room is being handed over to this pod, commands wait in line.
    */
   schedule(key: string, fn: () => void | Promise<void>): void | Promise<void> {
-    if (!key.startsWith("room:")) return fn();
-    const room = key.slice(5);
+    const parsed = parseOwnerKey(key);
+    if (parsed?.kind !== "room") return fn();
+    const room = parsed.room;
     const waiting = this.#queues.get(room) ?? this.#handoff.gate(room) ?? null;
     if (!waiting) return fn();
     const run = waiting.then(fn);
@@ -262,8 +264,9 @@ export class ClusterNode implements ClusterPort {
    * calls stay where they started when the ring changes); undefined when there is none.
    */
   ownerOf(key: string): string | undefined {
-    if (key.startsWith("call:")) {
-      const pod = callOwner(key.slice(5));
+    const parsed = parseOwnerKey(key);
+    if (parsed?.kind === "call") {
+      const pod = callIdOwner(parsed.callId);
       if (pod !== undefined) return pod;
     }
     return this.#o.ring.ownerOf(key)?.name;
@@ -271,13 +274,12 @@ export class ClusterNode implements ClusterPort {
 
   /** A new call id that names this pod as the call's owner (when the pod name fits in a call id). */
   callId(base: string): string {
-    const id = `${base}_${this.podName}`;
-    return id.length <= 64 && /^[a-z0-9-]+$/.test(this.podName) ? id : base;
+    return callIdOwnedBy(base, this.podName);
   }
 
   /** True when the owner of a call is a member of the ring (a call whose owner died is over). */
   callOwnerAlive(callId: string): boolean {
-    const pod = callOwner(callId);
+    const pod = callIdOwner(callId);
     return pod === undefined || this.#o.ring.ring.member(pod) !== undefined;
   }
 
@@ -530,11 +532,8 @@ export class ClusterNode implements ClusterPort {
     const deadline = Date.now() + 10_000;
     while (!this.#stopped) {
       try {
-        const applied = await this.#o.directory.ringVersions();
-        // A pod that already applied a later version has passed this one: ring changes can follow
-        // each other faster than handoffs (JOINING, then ACTIVE), and those are handled in order.
-        const passed = Object.fromEntries(Object.entries(applied).map(([pod, version]) => [pod, Math.min(version, ring.version)]));
-        if (ringConverged(ring, passed)) return;
+        // A pod that already applied a later version has passed this one (ringPassed).
+        if (ringPassed(ring, await this.#o.directory.ringVersions())) return;
       } catch (err) {
         this.#o.log.warn({ err }, "ring: reading applied versions failed");
       }
@@ -699,13 +698,3 @@ function lastToken(subject: string): string {
   return subject.slice(subject.lastIndexOf(".") + 1);
 }
 
-/** The pod named in a call id made by {@link ClusterNode.callId}, if any. */
-function callOwner(callId: string): string | undefined {
-  const parts = callId.split("_");
-  return parts.length === 4 && parts[0] === "c" && parts[3] ? parts[3] : undefined;
-}
-
-/** The ring key of a room (rooms and calls share the ring). */
-export function roomKey(room: string): string {
-  return `room:${room}`;
-}

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { DeviceRecord, Directory } from "./directory.ts";
+import { RedisKeys } from "./redis-keys.ts";
 
 /** Options of {@link RedisDirectory}. */
 export interface RedisDirectoryOptions {
@@ -25,18 +26,18 @@ interface Stamped<T> {
 }
 
 /**
- * The directory on Redis (ioredis). Keys: `sb:<c>:sess:<id>` (string, TTL),
- * `sb:<c>:user:<user>` and `sb:<c>:room:<room>:presence` (hashes of stamped entries, key TTL),
- * `sb:<c>:ring-applied` (hash), `sb:<c>:rl:<key>:<window>` (counters). Claims and conditional
- * removal are single Lua scripts, so they are atomic.
+ * The directory on Redis (ioredis): a user's devices (`sb:<c>:user:<user>`, a hash of stamped
+ * entries with a key TTL), the ring versions the pods applied (`sb:<c>:ring-applied`) and the
+ * cluster-wide rate limits (`sb:<c>:rl:<key>:<window>`, one Lua script each, so atomic); the keys
+ * are `RedisKeys`'.
  */
 export class RedisDirectory implements Directory {
   readonly redis: Redis;
-  readonly #prefix: string;
+  readonly #keys: RedisKeys;
   #closed: Promise<void> | null = null;
 
   constructor(options: RedisDirectoryOptions) {
-    this.#prefix = `sb:${options.cluster}:`;
+    this.#keys = new RedisKeys(options.cluster);
     this.redis = new Redis(options.url, {
       lazyConnect: false,
       // Degrade, not hang: while disconnected, commands fail at once (no offline queue, no
@@ -73,23 +74,23 @@ export class RedisDirectory implements Directory {
   }
 
   async addDevice(userId: string, device: DeviceRecord, ttlMs: number): Promise<void> {
-    await this.#hset(this.#key("user", userId), device.sessionId, device, ttlMs);
+    await this.#hset(this.#keys.user(userId), device.sessionId, device, ttlMs);
   }
 
   async removeDevice(userId: string, sessionId: string): Promise<void> {
-    await this.redis.hdel(this.#key("user", userId), sessionId);
+    await this.redis.hdel(this.#keys.user(userId), sessionId);
   }
 
   async devices(userId: string): Promise<DeviceRecord[]> {
-    return this.#hvalues<DeviceRecord>(this.#key("user", userId));
+    return this.#hvalues<DeviceRecord>(this.#keys.user(userId));
   }
 
   async reportRingVersion(pod: string, version: number, ttlMs: number): Promise<void> {
-    await this.#hset(`${this.#prefix}ring-applied`, pod, version, ttlMs);
+    await this.#hset(this.#keys.ringApplied, pod, version, ttlMs);
   }
 
   async ringVersions(): Promise<Record<string, number>> {
-    const raw = await this.redis.hgetall(`${this.#prefix}ring-applied`);
+    const raw = await this.redis.hgetall(this.#keys.ringApplied);
     const now = Date.now();
     const out: Record<string, number> = {};
     for (const [pod, s] of Object.entries(raw)) {
@@ -101,14 +102,14 @@ export class RedisDirectory implements Directory {
 
   async allow(key: string, limit: number, windowMs: number): Promise<boolean> {
     const slot = Math.floor(Date.now() / windowMs);
-    return (await this.redis.eval(ALLOW, 1, this.#key("rl", `${key}:${slot}`), String(limit), String(windowMs))) === 1;
+    return (await this.redis.eval(ALLOW, 1, this.#keys.rateLimit(key, slot), String(limit), String(windowMs))) === 1;
   }
 
   /** Deletes every key of this cluster (tests). */
   async deleteAll(): Promise<void> {
     let cursor = "0";
     do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.#prefix}*`, "COUNT", 500);
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.#keys.prefix}*`, "COUNT", 500);
       cursor = next;
       if (keys.length > 0) await this.redis.del(...keys);
     } while (cursor !== "0");
@@ -120,10 +121,6 @@ export class RedisDirectory implements Directory {
       () => this.redis.disconnect(),
     );
     return this.#closed;
-  }
-
-  #key(kind: string, id: string): string {
-    return `${this.#prefix}${kind}:${id}`;
   }
 
   async #hset(key: string, field: string, value: unknown, ttlMs: number): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { RoomStore, StoredMember } from "./room-store.ts";
+import { RedisKeys } from "./redis-keys.ts";
 
 /**
  * The room store on Redis: `sb:<c>:room:<id>` holds the members (JSON, with a TTL the owner
@@ -8,13 +9,13 @@ import type { RoomStore, StoredMember } from "./room-store.ts";
  */
 export class RedisRoomStore implements RoomStore {
   readonly #redis: Redis;
-  readonly #prefix: string;
+  readonly #keys: RedisKeys;
   readonly #ttlMs: number;
 
   /** Uses `redis` (owned by the caller); records live `ttlMs` unless refreshed. */
   constructor(redis: Redis, cluster: string, ttlMs: number) {
     this.#redis = redis;
-    this.#prefix = `sb:${cluster}:`;
+    this.#keys = new RedisKeys(cluster);
     this.#ttlMs = ttlMs;
   }
 
@@ -47,10 +48,10 @@ export class RedisRoomStore implements RoomStore {
   }
 
   #key(room: string): string {
-    return `${this.#prefix}room:${room}`;
+    return this.#keys.room(room);
   }
 
   #index(): string {
-    return `${this.#prefix}rooms`;
+    return this.#keys.rooms;
   }
 }

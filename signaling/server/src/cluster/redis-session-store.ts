@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { MAX_LOG_FRAMES, type AppendResult, type ClaimedSession, type LogAppend, type SessionStore, type StoredIdentity } from "./session-store.ts";
+import { RedisKeys } from "./redis-keys.ts";
 
 // A session is a hash `sb:<c>:s:<id>` {id, edge, epoch, first, last, src, rooms, calls} and a list
 // `sb:<c>:l:<id>` of frames (index 0 has seq `first`). Every write is one Lua script, so it is atomic.
@@ -54,12 +55,12 @@ return 1`;
 /** The session store on Redis (docs/cluster.md). Keys are prefixed by the cluster name and expire. */
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis;
-  readonly #prefix: string;
+  readonly #names: RedisKeys;
 
   /** Uses `redis` (owned by the caller) with keys under `sb:<cluster>:`. */
   constructor(redis: Redis, cluster: string) {
     this.#redis = redis;
-    this.#prefix = `sb:${cluster}:`;
+    this.#names = new RedisKeys(cluster);
     redis.defineCommand("sbAppend", { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand("sbClaim", { numberOfKeys: 2, lua: CLAIM });
     redis.defineCommand("sbRemove", { numberOfKeys: 2, lua: REMOVE });
@@ -129,6 +130,6 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #keys(sessionId: string): [string, string] {
-    return [`${this.#prefix}s:${sessionId}`, `${this.#prefix}l:${sessionId}`];
+    return [this.#names.session(sessionId), this.#names.sessionLog(sessionId)];
   }
 }

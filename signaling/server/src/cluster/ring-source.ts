@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Redis } from "ioredis";
 import { parseRingDocument, type RingDocument } from "@switchboard/ring";
+import { RedisKeys } from "./redis-keys.ts";
 
 /** Where a pod reads the ring document from; it calls `onChange` with every new version. */
 export interface RingSource {
@@ -96,13 +97,13 @@ export class RedisRingSource implements RingSource {
     this.#redis = redis;
     this.#subscriber = redis.duplicate();
     this.#subscriber.on("error", () => undefined);
-    this.#key = `sb:${cluster}:ring`;
+    this.#key = new RedisKeys(cluster).ring;
     this.#pollMs = options.pollMs ?? 1000;
   }
 
   /** Publishes a ring document (what the operator, or a test playing it, does). */
   static async publish(redis: Redis, cluster: string, docText: string): Promise<void> {
-    const key = `sb:${cluster}:ring`;
+    const key = new RedisKeys(cluster).ring;
     parseRingDocument(docText);
     await redis.set(key, docText);
     await redis.publish(key, docText);

@@ -3,6 +3,7 @@ import type { Logger } from "../logger.ts";
 import type { RoomMember } from "../rooms/room-service.ts";
 import type { RoomStore, StoredMember } from "./room-store.ts";
 import type { RoomCommand } from "./wire.ts";
+import { roomKey } from "./owner-key.ts";
 
 /**
  * Moves rooms between owners when the ring changes (docs/cluster.md, "Ring changes and handoff").
@@ -115,7 +116,7 @@ export class RoomHandoff {
     const dead = new Set(prev.activeMembers.filter((m) => !next.member(m.name)).map((m) => m.name));
     if (dead.size > 0) {
       for (const room of await this.#h.store.rooms()) {
-        const key = `room:${room}`;
+        const key = roomKey(room);
         const from = prev.ownerOf(key)?.name;
         if (from !== undefined && dead.has(from) && next.ownerOf(key)?.name === me) void this.gate(room);
       }
@@ -125,7 +126,7 @@ export class RoomHandoff {
     await this.#h.barrier();
     let handedOff = 0;
     for (const room of [...this.#h.roomIds()]) {
-      if (next.ownerOf(`room:${room}`)?.name === me) continue;
+      if (next.ownerOf(roomKey(room))?.name === me) continue;
       await this.#h.store.save(room, toStored(this.#h.members(room) ?? [], me));
       this.#h.forgetRoom(room);
       handedOff += 1;
@@ -136,7 +137,7 @@ export class RoomHandoff {
 
   async #open(room: string): Promise<void> {
     const change = this.#change;
-    const key = `room:${room}`;
+    const key = roomKey(room);
     const me = this.#h.podName;
     const from = change?.prev.ownerOf(key)?.name;
     if (change && from !== undefined && from !== me) {

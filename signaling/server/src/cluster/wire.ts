@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CallEndReason, Meta, PeerLeftReason } from "@switchboard/protocol";
+import { callKey, roomKey, type OwnerKey } from "./owner-key.ts";
 
 /**
  * Messages between pods (docs/cluster.md). Commands go from an edge to a room's owner; envelopes
@@ -53,8 +54,8 @@ export const ControlCommand = z.discriminatedUnion("k", [
 export type ControlCommand = z.infer<typeof ControlCommand>;
 
 /** The ring key a command is routed by: its room, or its call. */
-export function commandKey(cmd: RoomCommand): string {
-  return "room" in cmd ? `room:${cmd.room}` : `call:${cmd.callId}`;
+export function commandKey(cmd: RoomCommand): OwnerKey {
+  return "room" in cmd ? roomKey(cmd.room) : callKey(cmd.callId);
 }
 
 /** An event for one session, from an owner to the session's edge. */

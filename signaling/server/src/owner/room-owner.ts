@@ -1,5 +1,6 @@
 import { SignalingError } from "../errors.ts";
 import { CallService, type CallDevice } from "../calls/call-service.ts";
+import { roomKey } from "../cluster/owner-key.ts";
 import { commandKey, type RoomCommand } from "../cluster/wire.ts";
 import { RoomService, type DeliveryTarget, type RoomMember } from "../rooms/room-service.ts";
 import { noEffects, type OwnerEffects } from "./owner-effects.ts";
@@ -74,7 +75,7 @@ export class RoomOwner {
 
   /** Administrator close: every member is told `room-closed`, the room is gone (and stored empty). */
   closeRoom(roomId: string, reason: string): { effects: OwnerEffects; members: RoomMember[] } {
-    const fx = noEffects(this.#o.podName === undefined ? undefined : `room:${roomId}`);
+    const fx = noEffects(this.#o.podName === undefined ? undefined : roomKey(roomId));
     this.#current = fx;
     try {
       const members = this.rooms.close(roomId, reason);
