@@ -1,7 +1,7 @@
 /**
  * The ring document: the one format that says who is in the ring. The operator writes it as the
  * key {@link RING_DOCUMENT_KEY} of the ring ConfigMap; runs without Kubernetes read the same text
- * from a file, a NATS KV key or a Redis key. Example:
+ * from a file or from the Redis key `sb:<cluster>:ring`. Example:
  *
  * ```json
  * {
@@ -132,7 +132,7 @@ export class RingDocumentError extends Error {
 }
 
 /**
- * Parses and validates the text of a ring document (the ConfigMap value, file content or KV value).
+ * Parses and validates the text of a ring document (the ConfigMap value, the file, the Redis value).
  *
  * @param text the JSON text, at most {@link MAX_RING_DOCUMENT_BYTES} long
  * @returns the document; members keep their order, unknown fields are dropped
