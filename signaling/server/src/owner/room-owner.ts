@@ -61,38 +61,44 @@ export class RoomOwner {
 
   /** Applies one command as the owner of its room or call. Never throws: a refusal is in the outcome. */
   apply(cmd: RoomCommand): OwnerOutcome {
-    const fx = noEffects(this.#o.podName === undefined ? undefined : commandKey(cmd));
-    this.#current = fx;
-    try {
-      this.#apply(cmd, fx);
-      return { effects: fx, error: undefined };
-    } catch (err) {
-      return { effects: fx, error: err };
-    } finally {
-      this.#current = null;
-    }
+    return this.#collect(this.#keyed(commandKey(cmd)), (fx) => {
+      try {
+        this.#apply(cmd, fx);
+        return { effects: fx, error: undefined };
+      } catch (err) {
+        return { effects: fx, error: err };
+      }
+    });
   }
 
   /** Administrator close: every member is told `room-closed`, the room is gone (and stored empty). */
   closeRoom(roomId: string, reason: string): { effects: OwnerEffects; members: RoomMember[] } {
-    const fx = noEffects(this.#o.podName === undefined ? undefined : roomKey(roomId));
-    this.#current = fx;
-    try {
+    return this.#collect(this.#keyed(roomKey(roomId)), (fx) => {
       const members = this.rooms.close(roomId, reason);
       fx.effects.push({ k: "persist", room: roomId, members: [] });
       return { effects: fx, members };
-    } finally {
-      this.#current = null;
-    }
+    });
   }
 
   /** Ends the calls owned here (pod shutdown): their parties are told, in the effects returned. */
   close(): OwnerEffects {
-    const fx = noEffects(undefined);
-    this.#current = fx;
-    try {
+    return this.#collect(undefined, (fx) => {
       this.calls.close();
       return fx;
+    });
+  }
+
+  /** The key that tags effects sent to other pods (none in single-node mode). */
+  #keyed(key: string): string | undefined {
+    return this.#o.podName === undefined ? undefined : key;
+  }
+
+  /** Runs `fn` with the services' deliveries collected into one set of effects (apply is synchronous). */
+  #collect<T>(key: string | undefined, fn: (fx: OwnerEffects) => T): T {
+    const fx = noEffects(key);
+    this.#current = fx;
+    try {
+      return fn(fx);
     } finally {
       this.#current = null;
     }
