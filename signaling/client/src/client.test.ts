@@ -197,6 +197,21 @@ describe("SwitchboardClient", () => {
     assert.equal(server.hub.sessions.get(welcome.sessionId)?.userId, "alice");
   });
 
+  test("without a global WebSocket and without options.WebSocket the constructor throws SIG_CLIENT_NO_WEBSOCKET", (t) => {
+    const g = globalThis as { WebSocket?: unknown };
+    const native = g.WebSocket;
+    delete g.WebSocket;
+    t.after(() => {
+      g.WebSocket = native;
+    });
+    assert.throws(
+      () => new SwitchboardClient({ url: "ws://127.0.0.1:1/v1/ws", token: "alice" }),
+      (err: unknown) => err instanceof SwitchboardError && err.code === "SIG_CLIENT_NO_WEBSOCKET" && !err.retryable && /options\.WebSocket/.test(err.message),
+    );
+    // Handed an implementation, it needs no global one.
+    assert.equal(new SwitchboardClient({ url: "ws://127.0.0.1:1/v1/ws", token: "alice", WebSocket: native as WebSocketFactory }).state, "idle");
+  });
+
   test("join, update and leave; peers see typed peer-joined, peer-updated and peer-left", BOUNDED, async (t) => {
     const f = fixture(t);
     const server = await f.server();

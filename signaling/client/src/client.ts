@@ -15,17 +15,28 @@ import {
 import { Emitter } from "./emitter.ts";
 import { SwitchboardError } from "./errors.ts";
 
-/** The subset of the standard WebSocket API the SDK uses (browsers' and Node's global WebSocket). */
+/**
+ * The subset of the standard WebSocket API the SDK uses. Browsers' and Node's global `WebSocket`
+ * and the `ws` package's class fit as they are, without a cast. The SDK only assigns the `on*`
+ * handlers and never calls them itself, so their event parameter is typed `never`: any
+ * implementation's own event type fits.
+ */
 export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: ((ev: never) => unknown) | null;
+  /** Receives `{ data }`; the SDK reads `data` as text. */
+  onmessage: ((ev: never) => unknown) | null;
+  /** Receives `{ code, reason }`. */
+  onclose: ((ev: never) => unknown) | null;
+  onerror: ((ev: never) => unknown) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
-/** A WebSocket constructor. */
+/**
+ * A WebSocket constructor: `globalThis.WebSocket`, or `WebSocket` from the `ws` package on a
+ * runtime without one (Node 20).
+ */
 export type WebSocketFactory = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** Options of {@link SwitchboardClient}. */
@@ -36,13 +47,16 @@ export interface ClientOptions {
   readonly token: string | (() => string | Promise<string>);
   /** A stable device id (e.g. kept in localStorage). */
   readonly device?: string;
-  /** WebSocket implementation. @default globalThis.WebSocket */
+  /**
+   * WebSocket implementation. Browsers and Node 22+ have one; on Node 20 pass the `ws` package's
+   * `WebSocket`. @default globalThis.WebSocket
+   */
   readonly WebSocket?: WebSocketFactory;
   /** Reply timeout of requests. @default 10000 */
   readonly requestTimeoutMs?: number;
   /** First reconnect delay; doubles per attempt up to `reconnectMaxDelayMs`, with jitter. @default 250 */
   readonly reconnectInitialDelayMs?: number;
-  /** @default 10000 */
+  /** Longest reconnect delay. @default 10000 */
   readonly reconnectMaxDelayMs?: number;
   /**
    * Acknowledgements ride on the next request; without one, an `ack` is sent at most this often
@@ -103,7 +117,8 @@ export const CLIENT_RECONNECT_CLOSE_CODE = 4000;
  * The Switchboard SDK: one session over a WebSocket that survives network drops. Requests return
  * promises settled by the server's reply (or a timeout); events arrive in order, exactly once,
  * across reconnects (the client acknowledges what it processed and resumes from there). Uses only
- * the standard WebSocket API, so it runs in browsers and in Node 22+.
+ * the standard WebSocket API, so it runs in browsers and in Node 22+ as it is, and on Node 20 with
+ * `options.WebSocket` from the `ws` package.
  */
 export class SwitchboardClient extends Emitter<ClientEvents> {
   readonly #o: ClientOptions;
@@ -133,14 +148,22 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   #sessionLost = false;
   #connectWaiters: Array<{ resolve: (w: Welcome) => void; reject: (e: SwitchboardError) => void }> = [];
 
+  /**
+   * Makes a client; nothing is sent before {@link SwitchboardClient.connect}.
+   * @throws {@link SwitchboardError} `SIG_CLIENT_NO_WEBSOCKET` when the runtime has no global
+   * `WebSocket` and `options.WebSocket` is not given.
+   */
   constructor(options: ClientOptions) {
     super();
     this.#o = options;
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
-    if (!WS) throw new Error("no WebSocket implementation: pass options.WebSocket");
+    if (!WS) {
+      throw new SwitchboardError("SIG_CLIENT_NO_WEBSOCKET", "this runtime has no global WebSocket (Node 20): pass options.WebSocket, e.g. WebSocket from the ws package", { retryable: false });
+    }
     this.#WS = WS;
   }
 
+  /** The connection state; every change is also emitted as a `state` event. */
   get state(): ClientState {
     return this.#state;
   }
@@ -155,7 +178,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return this.#lastSeq;
   }
 
-  /** Connects and opens a session; resolves with the welcome. */
+  /**
+   * Connects and opens a session. Resolves with the welcome (at once when already open); rejects
+   * with a {@link SwitchboardError} when the pod refuses the session (e.g. `SIG_ERR_AUTH_FAILED`,
+   * `SIG_ERR_UNSUPPORTED_VERSION`) or the client is closed first (`SIG_CLIENT_CLOSED`). Network
+   * failures do not reject: the client keeps reconnecting with backoff.
+   */
   connect(): Promise<Welcome> {
     if (this.#state === "open" && this.#welcome) return Promise.resolve(this.#welcome);
     const p = new Promise<Welcome>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
@@ -181,7 +209,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     ws?.close(1000, "bye");
   }
 
-  /** Sends any client message with a fresh `id` and resolves the server's reply to it. */
+  /**
+   * Sends any client message with a fresh `id`. Resolves the server's reply to it; rejects with a
+   * {@link SwitchboardError}: the server's error code, `SIG_CLIENT_TIMEOUT` after
+   * `requestTimeoutMs`, `SIG_CLIENT_SESSION_LOST` or `SIG_CLIENT_CLOSED`. Requests made while
+   * reconnecting wait for the session and are sent once.
+   */
   request<R extends ServerMessage = ServerMessage>(message: ClientMessage): Promise<R> {
     if (this.#state === "closed") return Promise.reject(new SwitchboardError("SIG_CLIENT_CLOSED", "client closed", { retryable: false }));
     const id = `c${this.#nextId++}`;
@@ -204,11 +237,13 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return joined;
   }
 
+  /** Leaves a room; resolves once the pod confirmed. */
   async leave(room: string): Promise<void> {
     await this.request({ type: "leave", room });
     this.#rooms.delete(room);
   }
 
+  /** Replaces this peer's metadata in a room (the others get `peer-updated`). */
   async update(room: string, meta: Meta): Promise<void> {
     await this.request({ type: "update", room, meta });
     if (this.#rooms.has(room)) this.#rooms.set(room, meta);
@@ -219,14 +254,17 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     await this.request({ type: "offer", ...target, sdp });
   }
 
+  /** Relays an SDP answer; resolves once delivered to the target's stream. */
   async sendAnswer(target: RelayTarget, sdp: string): Promise<void> {
     await this.request({ type: "answer", ...target, sdp });
   }
 
+  /** Relays one trickled ICE candidate. */
   async sendCandidate(target: RelayTarget, candidate: IceCandidate): Promise<void> {
     await this.request({ type: "candidate", ...target, candidate });
   }
 
+  /** Tells the target that no more candidates follow. */
   async sendEndOfCandidates(target: RelayTarget): Promise<void> {
     await this.request({ type: "end-of-candidates", ...target });
   }
@@ -236,10 +274,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     await this.request({ type: "renegotiate", ...target, iceRestart });
   }
 
+  /** Sends app data to every other peer of a room (`broadcast` event). */
   async broadcast(room: string, data: AppData): Promise<void> {
     await this.request({ type: "broadcast", room, data });
   }
 
+  /** Sends app data to one peer of a room (`message` event). */
   async message(room: string, to: string, data: AppData): Promise<void> {
     await this.request({ type: "message", room, to, data });
   }
@@ -250,30 +290,37 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
     return { callId: r.callId, devices: r.devices };
   }
 
+  /** Callee: tells the caller this device is ringing. */
   async ringing(callId: string): Promise<void> {
     await this.request({ type: "call-ringing", callId });
   }
 
+  /** Callee: accepts the call on this device (first accept wins; the caller then offers). */
   async accept(callId: string): Promise<void> {
     await this.request({ type: "call-accept", callId });
   }
 
+  /** Caller: confirms the accepted device (`call-accepted`); the call becomes active. */
   async confirm(callId: string): Promise<void> {
     await this.request({ type: "call-confirm", callId });
   }
 
+  /** Callee: declines the call everywhere, or reports this device busy (only its leg ends). */
   async reject(callId: string, reason: "declined" | "busy" = "declined"): Promise<void> {
     await this.request({ type: "call-reject", callId, reason });
   }
 
+  /** Callee: stops ringing on this device only; the others keep ringing. */
   async dismiss(callId: string): Promise<void> {
     await this.request({ type: "call-dismiss", callId });
   }
 
+  /** Caller: cancels before an accept (a hangup after one). */
   async cancel(callId: string): Promise<void> {
     await this.request({ type: "call-cancel", callId });
   }
 
+  /** Either party: ends an answered or active call. */
   async hangup(callId: string): Promise<void> {
     await this.request({ type: "call-hangup", callId });
   }
@@ -304,7 +351,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       if (generation !== this.#generation) return;
       void this.#handshake(ws);
     };
-    ws.onmessage = (ev) => {
+    ws.onmessage = (ev: { data: unknown }) => {
       if (generation !== this.#generation) return;
       this.#lastFrameAtMs = Date.now();
       const text = String(ev.data);
@@ -314,7 +361,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
         if (this.#lastSeq - this.#ackedSeq >= (this.#o.ackAfterEvents ?? DEFAULT_ACK_AFTER_EVENTS) || this.#unackedChars >= (this.#o.ackAfterBytes ?? DEFAULT_ACK_AFTER_BYTES)) this.#sendAck();
       }
     };
-    ws.onclose = (ev) => {
+    ws.onclose = (ev: { code: number; reason: string }) => {
       if (generation !== this.#generation) return;
       this.#onClose(ev.code, ev.reason);
     };

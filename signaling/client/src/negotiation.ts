@@ -1,16 +1,54 @@
 import type { IceCandidate } from "@switchboard/protocol";
 import type { RelayTarget, SwitchboardClient } from "./client.ts";
 
+/**
+ * An SDP description, as `RTCSessionDescriptionInit`. The SDK's types name no DOM type, so that
+ * they type-check in Node projects without the DOM library.
+ */
+export interface SessionDescriptionInit {
+  readonly type: "offer" | "answer" | "pranswer" | "rollback";
+  readonly sdp?: string;
+}
+
+/** An ICE candidate, as `RTCIceCandidateInit`. */
+export interface IceCandidateInit {
+  readonly candidate?: string;
+  readonly sdpMid?: string | null;
+  readonly sdpMLineIndex?: number | null;
+  readonly usernameFragment?: string | null;
+}
+
+/**
+ * The part of `RTCPeerConnection` the negotiator uses; a browser's `RTCPeerConnection` fits as it
+ * is. The negotiator assigns `onnegotiationneeded` and `onicecandidate` (and clears them on
+ * close); their event parameter is typed `never` so that any implementation's event type fits.
+ */
+export interface PeerConnectionLike {
+  readonly signalingState: string;
+  readonly localDescription: { readonly type: SessionDescriptionInit["type"]; readonly sdp: string } | null;
+  onnegotiationneeded: ((ev: never) => unknown) | null;
+  /** Receives `{ candidate }`: an `RTCIceCandidate` with `toJSON()`, or null at the end. */
+  onicecandidate: ((ev: never) => unknown) | null;
+  setLocalDescription(): Promise<void>;
+  setRemoteDescription(description: SessionDescriptionInit): Promise<void>;
+  addIceCandidate(candidate?: IceCandidateInit): Promise<void>;
+  restartIce(): void;
+}
+
 /** How a {@link PerfectNegotiator} sends its signals (usually through {@link SwitchboardClient}). */
 export interface NegotiationSignals {
-  description(desc: RTCSessionDescriptionInit): Promise<void>;
+  /** Sends the local offer or answer; the promise settles when the pod took it. */
+  description(desc: SessionDescriptionInit): Promise<void>;
+  /** Sends one trickled local candidate. */
   candidate(candidate: IceCandidate): Promise<void>;
+  /** Tells the other side that gathering is complete. */
   endOfCandidates(): Promise<void>;
 }
 
 /** Options of {@link PerfectNegotiator}. */
 export interface NegotiatorOptions {
-  readonly pc: RTCPeerConnection;
+  /** The peer connection; the caller creates it and closes it. */
+  readonly pc: PeerConnectionLike;
   /** The polite side yields on offer collisions (in calls: the callee). */
   readonly polite: boolean;
   readonly signals: NegotiationSignals;
@@ -18,7 +56,7 @@ export interface NegotiatorOptions {
    * Drops local candidates for which this returns false, both trickled ones and the `a=candidate`
    * lines of outgoing descriptions (tests keep loopback only).
    */
-  readonly filterCandidate?: (c: RTCIceCandidateInit) => boolean;
+  readonly filterCandidate?: (c: IceCandidateInit) => boolean;
   /** Reports errors of the negotiation (they never throw out of event handlers). */
   readonly onError?: (err: unknown) => void;
 }
@@ -39,7 +77,7 @@ export class PerfectNegotiator {
     this.#o = options;
     const { pc } = options;
     pc.onnegotiationneeded = () => void this.#negotiate();
-    pc.onicecandidate = ({ candidate }) => {
+    pc.onicecandidate = ({ candidate }: { candidate: { readonly candidate: string; toJSON(): IceCandidateInit } | null }) => {
       if (this.#closed) return;
       if (!candidate || candidate.candidate === "") {
         void options.signals.endOfCandidates().catch((e: unknown) => this.#error(e));
@@ -58,8 +96,8 @@ export class PerfectNegotiator {
     };
   }
 
-  /** Handles a remote offer or answer. */
-  async handleDescription(desc: RTCSessionDescriptionInit): Promise<void> {
+  /** Handles a remote offer or answer (answering offers); never rejects: errors go to `onError`. */
+  async handleDescription(desc: SessionDescriptionInit): Promise<void> {
     const { pc, polite } = this.#o;
     try {
       const readyForOffer = !this.#makingOffer && (pc.signalingState === "stable" || this.#answerPending);
@@ -81,7 +119,7 @@ export class PerfectNegotiator {
   /** Handles a remote candidate (ignored while an ignored offer's candidates trickle in). */
   async handleCandidate(candidate: IceCandidate): Promise<void> {
     try {
-      await this.#o.pc.addIceCandidate(candidate as RTCIceCandidateInit);
+      await this.#o.pc.addIceCandidate(candidate as IceCandidateInit);
     } catch (err) {
       if (!this.#ignoreOffer) this.#error(err);
     }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { AppData, CallEndReason, CallId, IceCandidate, Meta, PeerId, RequestId, RoomId, Sdp, Seq, UserId } from "./common.ts";
 
 /**

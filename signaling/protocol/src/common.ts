@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** Room ids: 1–128 characters of letters, digits and `._:@-`. */
 export const RoomId = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "room id: 1-128 chars of A-Z a-z 0-9 . _ : @ -");
@@ -77,8 +77,10 @@ export type IceCandidate = z.infer<typeof IceCandidate>;
 /** An `RTCIceServer`, with ephemeral TURN credentials when TURN is configured. */
 export const IceServer = z.object({
   urls: z.union([z.string(), z.array(z.string())]),
-  username: z.string().optional(),
-  credential: z.string().optional(),
+  // Exact optionals (`username?: string`, never `undefined`), so that the type is an RTCIceServer
+  // under exactOptionalPropertyTypes too: `new RTCPeerConnection({ iceServers })` needs no cast.
+  username: z.string().exactOptional(),
+  credential: z.string().exactOptional(),
 });
 export type IceServer = z.infer<typeof IceServer>;
 

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { CLIENT_MESSAGE_TYPES, ClientMessage } from "./client-messages.ts";
 import type { ErrorCode } from "./errors.ts";
 import { ServerMessage } from "./server-messages.ts";

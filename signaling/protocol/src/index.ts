@@ -2,6 +2,8 @@
  * Switchboard protocol v1: every wire message as a zod schema with its inferred type, the error
  * code table, default limits and the version. Shared by the pod and the SDK; nothing else defines
  * wire shapes. No `node:*` imports: this package runs in browsers too.
+ *
+ * @module @switchboard/protocol
  */
 export * from "./version.ts";
 export * from "./limits.ts";
