@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import type { BusMessage, ClusterBus } from "./bus.ts";
+import type { BusLog, BusMessage, ClusterBus } from "./bus.ts";
 import { MemoryBus } from "./memory-bus.ts";
 import { NatsBus } from "./nats-bus.ts";
 
@@ -9,9 +9,28 @@ const NATS_URL = process.env["SWITCHBOARD_TEST_NATS"] ?? "nats://127.0.0.1:4222"
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** One line a bus logged. */
+interface LogLine {
+  readonly level: "debug" | "warn" | "error";
+  readonly obj: Record<string, unknown>;
+  readonly msg: string;
+}
+
+/** A bus log that keeps its lines. */
+function recordingLog(): BusLog & { readonly lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: LogLine["level"]) => (obj: object, msg: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { lines, debug: at("debug"), warn: at("warn"), error: at("error") };
+}
+
+/** Attempts the fixtures' buses make at a failing message. */
+const ATTEMPTS = 3;
+
 interface Fixture {
   bus: ClusterBus;
   root: string;
+  /** What the bus logged. */
+  log: ReturnType<typeof recordingLog>;
   /** A second bus over the same stream (another pod). */
   reopen(): Promise<ClusterBus>;
   cleanup(): Promise<void>;
@@ -19,18 +38,21 @@ interface Fixture {
 
 const adapters: Record<string, () => Promise<Fixture>> = {
   memory: async () => {
-    const bus = new MemoryBus({ retryDelayMs: 10 });
-    return { bus, root: "sb.t", reopen: async () => bus, cleanup: () => bus.close() };
+    const log = recordingLog();
+    const bus = new MemoryBus({ retryDelayMs: 10, maxHandlerAttempts: ATTEMPTS, log });
+    return { bus, root: "sb.t", log, reopen: async () => bus, cleanup: () => bus.close() };
   },
   nats: async () => {
     const id = randomBytes(6).toString("hex");
     const root = `sbtest${id}`;
-    const options = { servers: NATS_URL, stream: `SBTEST_${id}`, subjects: [`${root}.>`], maxAgeMs: 60_000, storage: "memory" as const, retryDelayMs: 10 };
+    const log = recordingLog();
+    const options = { servers: NATS_URL, stream: `SBTEST_${id}`, subjects: [`${root}.>`], maxAgeMs: 60_000, storage: "memory" as const, retryDelayMs: 10, maxHandlerAttempts: ATTEMPTS, log };
     const bus = await NatsBus.connect(options);
     const others: NatsBus[] = [];
     return {
       bus,
       root,
+      log,
       reopen: async () => {
         const other = await NatsBus.connect(options);
         others.push(other);
@@ -90,7 +112,7 @@ for (const [name, make] of Object.entries(adapters)) {
       await f.bus.publish(`${f.root}.other`, enc.encode("not mine"));
       const c = collector(51);
       const consumer = await f.bus.consume("c1", `${f.root}.q.>`, c.handler);
-      t.after(() => consumer.stop());
+      t.after(() => consumer.close());
       for (let i = 0; i < 50; i++) await f.bus.publish(`${f.root}.q.${i % 3}`, enc.encode(String(i)));
       const got = await c.done;
       assert.deepEqual(got.map((m) => dec.decode(m.data)), ["early", ...Array.from({ length: 50 }, (_, i) => String(i))]);
@@ -109,11 +131,70 @@ for (const [name, make] of Object.entries(adapters)) {
         if (text === "b" && failures-- > 0) throw new Error("transient");
         if (text === "c") resolve();
       });
-      t.after(() => consumer.stop());
+      t.after(() => consumer.close());
       for (const x of ["a", "b", "c"]) await f.bus.publish(`${f.root}.r`, enc.encode(x));
       await done;
       assert.deepEqual(seen, ["a", "b", "b", "b", "c"]);
+      assert.deepEqual(
+        f.log.lines.map((l) => [l.level, l.obj["attempt"], l.obj["streamSeq"]]),
+        [
+          ["warn", 1, 2],
+          ["debug", 2, 2],
+        ],
+        "each failure is logged with its attempt and message",
+      );
     });
+
+    for (const keyed of [false, true]) {
+      test(`a handler that keeps failing is given up after the last attempt, logged, and never delivered again (${keyed ? "keyed" : "one at a time"})`, async (t) => {
+        const f = await make();
+        t.after(() => f.cleanup());
+        const subject = `${f.root}.poison.k1`;
+        const attempts = new Map<string, number>();
+        const after = collector(2);
+        const handler = (m: BusMessage): void => {
+          const text = dec.decode(m.data);
+          attempts.set(text, (attempts.get(text) ?? 0) + 1);
+          if (text === "poison") throw new Error("this message can never be applied");
+          after.handler(m);
+        };
+        const options = keyed ? { keyOf: (m: BusMessage) => m.subject.slice(m.subject.lastIndexOf(".") + 1) } : {};
+        const consumer = await f.bus.consume("c-poison", `${f.root}.poison.>`, handler, options);
+        for (const x of ["poison", "next"]) await f.bus.publish(subject, enc.encode(x));
+        await f.bus.publish(`${f.root}.poison.k2`, enc.encode("other key"));
+        // The messages behind it (of its key too) go on once it is given up.
+        assert.deepEqual((await after.done).map((m) => dec.decode(m.data)).sort(), ["next", "other key"]);
+        assert.equal(attempts.get("poison"), ATTEMPTS, "attempted exactly maxHandlerAttempts times");
+        const failures = f.log.lines.filter((l) => l.obj["consumer"] === "c-poison");
+        assert.deepEqual(
+          failures.map((l) => [l.level, l.obj["attempt"]]),
+          [
+            ["warn", 1],
+            ["debug", 2],
+            ["error", 3],
+          ],
+        );
+        assert.match(failures[2]?.msg ?? "", /given up/);
+        assert.equal((failures[2]?.obj["err"] as Error).message, "this message can never be applied");
+        assert.equal(failures[2]?.obj["subject"], subject);
+
+        // Given up means acknowledged for good: the consumer of record does not see it again,
+        // not even after a restart (another pod taking the same durable consumer).
+        await consumer.close();
+        // Acks and terminations are not confirmed: JetStream may apply them a moment later.
+        const settled = Date.now() + 5000;
+        while ((await f.bus.pending("c-poison")) > 0 && Date.now() < settled) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(await f.bus.pending("c-poison"), 0);
+        const other = await f.reopen();
+        const again: string[] = [];
+        const resumed = await other.consume("c-poison", `${f.root}.poison.>`, (m) => void again.push(dec.decode(m.data)), options);
+        t.after(() => resumed.close());
+        await f.bus.publish(subject, enc.encode("last"));
+        const deadline = Date.now() + 5000;
+        while (!again.includes("last") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.deepEqual(again, ["last"]);
+      });
+    }
 
     test("a durable consumer resumes after its last acknowledged message (another process, same name)", async (t) => {
       const f = await make();
@@ -122,12 +203,12 @@ for (const [name, make] of Object.entries(adapters)) {
       const c1 = await f.bus.consume("c3", `${f.root}.s`, first.handler);
       for (const x of ["1", "2", "3"]) await f.bus.publish(`${f.root}.s`, enc.encode(x));
       await first.done;
-      await c1.stop();
+      await c1.close();
       for (const x of ["4", "5"]) await f.bus.publish(`${f.root}.s`, enc.encode(x));
       const other = await f.reopen();
       const second = collector(2);
       const c2 = await other.consume("c3", `${f.root}.s`, second.handler);
-      t.after(() => c2.stop());
+      t.after(() => c2.close());
       assert.deepEqual((await second.done).map((m) => dec.decode(m.data)), ["4", "5"]);
     });
   });

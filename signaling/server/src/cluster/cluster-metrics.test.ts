@@ -187,7 +187,7 @@ describe("cluster dependency metrics", () => {
     assert.deepEqual([...read().keys()], ["held"], "consumers without a metrics name are not reported");
     release();
     await eventually(() => read().get("held") === 0, "backlog back to 0");
-    await consumer.stop();
+    await consumer.close();
     assert.equal(read().has("held"), false, "a stopped consumer is forgotten");
   });
 

@@ -52,6 +52,7 @@ export async function connectCluster(config: Config, log: Logger, options: Conne
       maxAgeMs: Math.max(2 * config.resumeWindowMs, 60_000),
       storage: cluster.storage,
       name: config.podName,
+      log,
       ...(metrics ? { metrics } : {}),
     });
     source = await ringSource(config, name, directory, log);

@@ -1,25 +1,51 @@
+/** Options of {@link KeyedDispatch}. */
+export interface KeyedDispatchOptions {
+  /** Most items in flight at once. */
+  readonly limit: number;
+  /** Attempts at an item, the first included, before it is given up. @default Infinity */
+  readonly maxAttempts?: number;
+  /** The wait before the next attempt after an item's `failures`-th failure, in ms. */
+  readonly retryDelayMs: (failures: number) => number;
+}
+
+/** What {@link KeyedDispatch.push} reports about an item. */
+export interface ItemCallbacks {
+  /** The item succeeded. */
+  readonly done: () => void;
+  /**
+   * An attempt failed: the error, how many attempts failed so far, and whether the item is now
+   * given up (`givenUp` follows). Nothing is logged otherwise: this is where failures are seen.
+   */
+  readonly onError: (err: unknown, failures: number, givenUp: boolean) => void;
+  /** The item failed and will be attempted again (its lease should be extended). */
+  readonly working?: () => void;
+  /** The item failed `maxAttempts` times and will not be attempted again. */
+  readonly givenUp?: () => void;
+}
+
 /**
  * Runs work items concurrently across keys and one at a time, in arrival order, within a key; an
  * item without a key (`null`) is a full barrier: it waits for everything before it and everything
  * after it waits for it. Bounded: `admit` waits while `limit` items are in flight. A failing item
- * is retried in place (its key waits) until it succeeds or the dispatcher stops — so a failure
- * never lets a later item of the same key overtake it.
+ * is retried in place (its key waits) until it succeeds, it has failed `maxAttempts` times (it is
+ * then given up and its key goes on), or the dispatcher closes — so a failure never lets a later
+ * item of the same key overtake it.
  */
 export class KeyedDispatch {
-  readonly #limit: number;
-  readonly #retryDelayMs: number;
-  readonly #onError: (err: unknown) => void;
+  readonly #o: KeyedDispatchOptions;
+  readonly #maxAttempts: number;
   readonly #tails = new Map<string, Promise<void>>();
   /** Every item in flight, by its position. */
   readonly #inflight = new Map<number, Promise<void>>();
   #barrier: Promise<void> = Promise.resolve();
-  #stopped = false;
+  #closed = false;
   #wake: (() => void) | null = null;
+  /** Wakes the items waiting between two attempts when the dispatcher closes. */
+  readonly #sleepers = new Set<() => void>();
 
-  constructor(options: { limit: number; retryDelayMs: number; onError?: (err: unknown) => void }) {
-    this.#limit = options.limit;
-    this.#retryDelayMs = options.retryDelayMs;
-    this.#onError = options.onError ?? (() => undefined);
+  constructor(options: KeyedDispatchOptions) {
+    this.#o = options;
+    this.#maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
   }
 
   /** Items in flight. */
@@ -38,29 +64,32 @@ export class KeyedDispatch {
     return true;
   }
 
-  /** Resolves once fewer than `limit` items are in flight. */
+  /** Resolves once fewer than `limit` items are in flight (at once after close). */
   async admit(): Promise<void> {
-    while (this.#inflight.size >= this.#limit && !this.#stopped) {
+    while (this.#inflight.size >= this.#o.limit && !this.#closed) {
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
   }
 
-  /**
-   * Queues `work` (position `pos`, key `key`); `done` is called once it succeeded (not when the
-   * dispatcher stopped first).
-   */
-  push(pos: number, key: string | null, work: () => Promise<void> | void, done: () => void, working?: () => void): void {
+  /** Queues `work` (position `pos`, key `key`) and reports its outcome through `callbacks`. */
+  push(pos: number, key: string | null, work: () => Promise<void> | void, callbacks: ItemCallbacks): void {
     const run = async (): Promise<void> => {
-      for (;;) {
-        if (this.#stopped) return;
+      for (let failures = 0; ; ) {
+        if (this.#closed) return;
         try {
           await work();
-          done();
+          callbacks.done();
           return;
         } catch (err) {
-          this.#onError(err);
-          working?.();
-          await new Promise((r) => setTimeout(r, this.#retryDelayMs));
+          failures += 1;
+          const givenUp = failures >= this.#maxAttempts;
+          callbacks.onError(err, failures, givenUp);
+          if (givenUp) {
+            callbacks.givenUp?.();
+            return;
+          }
+          callbacks.working?.();
+          await this.#sleep(this.#o.retryDelayMs(failures));
         }
       }
     };
@@ -87,15 +116,29 @@ export class KeyedDispatch {
     });
   }
 
+  /** Waits `ms`, or less when the dispatcher closes meanwhile. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
   /** Waits for every item in flight. */
   async idle(): Promise<void> {
     await Promise.all([...this.#inflight.values()]);
   }
 
-  /** Stops retrying; items in progress finish their current attempt. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
+  /** Stops retrying; items in progress finish their current attempt. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
     this.#wake?.();
+    for (const wake of [...this.#sleepers]) wake();
     await this.idle();
   }
 }

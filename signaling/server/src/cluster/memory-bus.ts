@@ -1,10 +1,14 @@
-import type { BusConsumer, BusHandler, BusMessage, ClusterBus } from "./bus.ts";
+import { DEFAULT_MAX_HANDLER_ATTEMPTS, busConsumer, handlerRetryDelayMs, logHandlerFailure, type BusConsumer, type BusHandler, type BusLog, type BusMessage, type ClusterBus } from "./bus.ts";
 import { subjectMatches } from "./subjects.ts";
 
 /** Options of {@link MemoryBus}. */
 export interface MemoryBusOptions {
-  /** Redelivery delay after a handler failure. @default 100 */
+  /** Delay after a handler's first failure (it doubles with each further one, up to 5 s). @default 100 */
   readonly retryDelayMs?: number;
+  /** Attempts at a message whose handler keeps failing before it is given up. @default 10 */
+  readonly maxHandlerAttempts?: number;
+  /** Where handler failures are logged. @default console (warnings and errors) */
+  readonly log?: BusLog;
 }
 
 interface ConsumerState {
@@ -21,12 +25,16 @@ export class MemoryBus implements ClusterBus {
   readonly #messages: BusMessage[] = [];
   readonly #consumers = new Map<string, ConsumerState>();
   readonly #wakers = new Set<() => void>();
-  readonly #running = new Set<{ stop(): Promise<void> }>();
+  readonly #running = new Set<BusConsumer>();
   readonly #retryDelayMs: number;
+  readonly #maxAttempts: number;
+  readonly #log: BusLog;
   #closed = false;
 
   constructor(options: MemoryBusOptions = {}) {
     this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#maxAttempts = options.maxHandlerAttempts ?? DEFAULT_MAX_HANDLER_ATTEMPTS;
+    this.#log = options.log ?? { debug: () => undefined, warn: (obj, msg) => console.warn(msg, obj), error: (obj, msg) => console.error(msg, obj) };
   }
 
   async publish(subject: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<number> {
@@ -44,16 +52,24 @@ export class MemoryBus implements ClusterBus {
       this.#consumers.set(name, state);
     }
     const consumer = state;
-    // One message at a time (a valid way to honour `keyOf`); a failing handler sees it again.
+    // One message at a time (a valid way to honour `keyOf`); a failing handler sees it again,
+    // until it has failed on every attempt (the message is then passed, as JetStream terminates it).
+    let failures = 0;
     return this.#follow(consumer.filter, consumer.ackFloor + 1, async (m) => {
       try {
         await handler(m);
-        consumer.ackFloor = m.streamSeq;
-        return true;
-      } catch {
-        await new Promise((r) => setTimeout(r, this.#retryDelayMs));
-        return false;
+      } catch (err) {
+        failures += 1;
+        const givenUp = failures >= this.#maxAttempts;
+        logHandlerFailure(this.#log, err, { consumer: name, subject: m.subject, streamSeq: m.streamSeq }, failures, givenUp);
+        if (!givenUp) {
+          await new Promise((r) => setTimeout(r, handlerRetryDelayMs(failures, this.#retryDelayMs)));
+          return false;
+        }
       }
+      failures = 0;
+      consumer.ackFloor = m.streamSeq;
+      return true;
     });
   }
 
@@ -61,8 +77,9 @@ export class MemoryBus implements ClusterBus {
     return this.#follow(filter, Math.max(1, fromSeq), async (m) => {
       try {
         handler(m);
-      } catch {
-        // the caller logs its own failures
+      } catch (err) {
+        // The caller should have logged it itself; the tail goes on either way.
+        this.#log.error({ err, filter, subject: m.subject, streamSeq: m.streamSeq }, "bus: a tail's handler threw");
       }
       return true;
     });
@@ -92,7 +109,7 @@ export class MemoryBus implements ClusterBus {
 
   /**
    * Hands the stored messages matching `filter` from position `from` on to `take`, one at a time,
-   * waiting for new ones, until stopped; `take` resolves false to get the same message again.
+   * waiting for new ones, until closed; `take` resolves false to get the same message again.
    */
   #follow(filter: string, from: number, take: (m: BusMessage) => Promise<boolean>): BusConsumer {
     let next = from;
@@ -112,26 +129,20 @@ export class MemoryBus implements ClusterBus {
         if (await take(m)) next = m.streamSeq + 1;
       }
     })();
-    const running = {
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await loop;
-      },
-    };
-    this.#running.add(running);
-    return {
-      stop: async () => {
-        this.#running.delete(running);
-        await running.stop();
-      },
-    };
+    const handle: BusConsumer = busConsumer(async () => {
+      this.#running.delete(handle);
+      stopped = true;
+      wake?.();
+      await loop;
+    });
+    this.#running.add(handle);
+    return handle;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#running].map((r) => r.stop()));
+    await Promise.all([...this.#running].map((r) => r.close()));
     this.#running.clear();
   }
 }

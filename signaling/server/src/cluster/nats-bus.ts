@@ -1,7 +1,31 @@
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type ConsumerInfo, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import type { BusConsumer, BusHandler, BusMessage, ClusterBus, ConsumeOptions } from "./bus.ts";
+import {
+  DEFAULT_MAX_HANDLER_ATTEMPTS,
+  busConsumer,
+  handlerRetryDelayMs,
+  logHandlerFailure,
+  type BusConsumer,
+  type BusHandler,
+  type BusLog,
+  type BusMessage,
+  type ClusterBus,
+  type ConsumeOptions,
+} from "./bus.ts";
 import type { BusMetrics } from "./cluster-metrics.ts";
 import { KeyedDispatch } from "./keyed-dispatch.ts";
 
@@ -17,8 +41,12 @@ export interface NatsBusOptions {
   readonly maxAgeMs: number;
   /** `file` survives a NATS restart; `memory` is faster. @default "file" */
   readonly storage?: "file" | "memory";
-  /** Redelivery delay after a handler failure. @default 200 */
+  /** Delay after a handler's first failure (it doubles with each further one, up to 5 s). @default 200 */
   readonly retryDelayMs?: number;
+  /** Attempts at a message whose handler keeps failing before it is given up. @default 10 */
+  readonly maxHandlerAttempts?: number;
+  /** Where handler failures and the bus's own troubles are logged. @default console (warnings and errors) */
+  readonly log?: BusLog;
   /** Connection name shown by the NATS server. */
   readonly name?: string;
   /** Where publishes and the backlog of the named consumers are reported; nothing is measured without it. */
@@ -37,7 +65,9 @@ export class NatsBus implements ClusterBus {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #o: NatsBusOptions;
-  readonly #consumers = new Set<{ stop(): Promise<void> }>();
+  readonly #log: BusLog;
+  /** The consumers and tails running, closed with the bus. */
+  readonly #consumers = new Set<BusConsumer>();
   #closed: Promise<void> | null = null;
   /** False while the connection is down: publishes then fail at once rather than wait for their timeout. */
   #connected = true;
@@ -65,6 +95,7 @@ export class NatsBus implements ClusterBus {
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#o = options;
+    this.#log = options.log ?? CONSOLE_LOG;
     this.#statusLoop = this.#watchStatus();
     this.#ackInbox = `${createInbox()}.`;
     this.#ackSub = nc.subscribe(`${this.#ackInbox}*`, { callback: (err, m) => this.#onAck(err, m) });
@@ -92,10 +123,11 @@ export class NatsBus implements ClusterBus {
         try {
           const info = await this.#jsm.consumers.info(this.#o.stream, durable);
           if (this.#reported.get(metricsName) === durable) this.#pending.set(metricsName, backlog(info));
-        } catch {
-          // Not known while JetStream does not answer (the breaker reports the outage): the series
-          // goes away rather than show a stale count.
+        } catch (err) {
+          // Not known while JetStream does not answer (the breaker reports the outage) or once the
+          // consumer is gone: the series goes away rather than show a stale count.
           this.#pending.delete(metricsName);
+          if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) this.#log.debug({ err, consumer: durable }, "bus: reading a consumer's backlog failed");
         }
       }),
     );
@@ -115,7 +147,11 @@ export class NatsBus implements ClusterBus {
 
   /** A publish ack (or a no-responders status) arrived. */
   #onAck(err: Error | null, m: Msg): void {
-    if (err) return;
+    if (err) {
+      // The subscription itself failed (a permissions error): the acks waiting on it time out.
+      this.#log.error({ err }, "bus: the publish-ack subscription failed");
+      return;
+    }
     const token = m.subject.slice(this.#ackInbox.length);
     const pending = this.#acks.get(token);
     if (!pending) return; // timed out already
@@ -214,7 +250,10 @@ export class NatsBus implements ClusterBus {
       };
       try {
         await jsm.streams.add(config);
-      } catch {
+      } catch (err) {
+        // Adding is idempotent for the same configuration; a stream made with another one (older
+        // subjects or max age) is updated to this one. Anything else is a failure to connect.
+        if (!isApiError(err, STREAM_NAME_IN_USE)) throw err;
         await jsm.streams.update(options.stream, { subjects: config.subjects, max_age: config.max_age });
       }
       return new NatsBus(nc, jsm, options);
@@ -263,11 +302,14 @@ export class NatsBus implements ClusterBus {
     const stream = this.#o.stream;
     const keyOf = options.keyOf;
     const maxAckPending = keyOf ? (options.maxInFlight ?? 256) : 1;
-    let info: ConsumerInfo;
+    let info: ConsumerInfo | null = null;
     try {
       info = await this.#jsm.consumers.info(stream, name);
-      if (info.config.max_ack_pending !== maxAckPending) info = await this.#jsm.consumers.update(stream, name, { max_ack_pending: maxAckPending });
-    } catch {
+    } catch (err) {
+      if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+    }
+    if (info && info.config.max_ack_pending !== maxAckPending) info = await this.#jsm.consumers.update(stream, name, { max_ack_pending: maxAckPending });
+    if (!info) {
       info = await this.#jsm.consumers.add(stream, {
         durable_name: name,
         filter_subject: filter,
@@ -284,61 +326,83 @@ export class NatsBus implements ClusterBus {
       this.#pending.set(metricsName, backlog(info));
     }
     const retryDelayMs = this.#o.retryDelayMs ?? 200;
-    const dispatch = keyOf ? new KeyedDispatch({ limit: maxAckPending, retryDelayMs }) : null;
+    const maxAttempts = this.#o.maxHandlerAttempts ?? DEFAULT_MAX_HANDLER_ATTEMPTS;
+    // A message given up is terminated: JetStream never delivers it again and counts it as handled
+    // (the ack floor passes it, so a takeover's backlog read does not replay it either). Without a
+    // reason: servers before 2.10 ignore a `+TERM` that carries one (the message then stayed
+    // pending until its ack wait).
+    const giveUp = (m: { term(): void }) => this.#send(() => m.term());
+    // Keyed: retried in place by the dispatcher (the message's lease is extended meanwhile).
+    const dispatch = keyOf
+      ? new KeyedDispatch({ limit: maxAckPending, maxAttempts, retryDelayMs: (failures) => handlerRetryDelayMs(failures, retryDelayMs) })
+      : null;
     let messages: ConsumerMessages | null = null;
-    let stopped = false;
+    let closed = false;
+    /** Failures in a row to start or follow the consumer (logged once per run of them). */
+    let pullFailures = 0;
     const loop = (async () => {
-      while (!stopped) {
+      while (!closed) {
         try {
           messages = await consumer.consume({ max_messages: keyOf ? Math.min(256, maxAckPending) : 64 });
+          // Closed while the pull started: `close` found no iterator to close, so this one is closed here.
+          if (closed) {
+            await this.#closeMessages(messages, name);
+            break;
+          }
           for await (const m of messages) {
+            pullFailures = 0;
             const msg: BusMessage = { subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq };
+            const where = { consumer: name, subject: m.subject, streamSeq: m.seq };
             if (dispatch && keyOf) {
               // A redelivery of a message still being handled (after a reconnect) is skipped.
               if (dispatch.has(m.seq)) continue;
               await dispatch.admit();
-              dispatch.push(
-                m.seq,
-                keyOf(msg),
-                () => handler(msg),
-                () => this.#send(() => m.ack()),
-                () => this.#send(() => m.working()),
-              );
+              dispatch.push(m.seq, keyOf(msg), () => handler(msg), {
+                done: () => this.#send(() => m.ack()),
+                onError: (err, failures, givenUp) => logHandlerFailure(this.#log, err, where, failures, givenUp),
+                working: () => this.#send(() => m.working()),
+                givenUp: () => giveUp(m),
+              });
             } else {
               try {
                 await handler(msg);
                 this.#send(() => m.ack());
-              } catch {
-                // Redeliver later, in order (max_ack_pending 1 keeps the order).
-                this.#send(() => m.nak(retryDelayMs));
+              } catch (err) {
+                // Redelivered by JetStream after the delay, in order (max_ack_pending 1 keeps it);
+                // its delivery count tells the attempt.
+                const failures = m.info.deliveryCount;
+                const givenUp = failures >= maxAttempts;
+                logHandlerFailure(this.#log, err, where, failures, givenUp);
+                if (givenUp) giveUp(m);
+                else this.#send(() => m.nak(handlerRetryDelayMs(failures, retryDelayMs)));
               }
             }
-            if (stopped) break;
+            if (closed) break;
           }
-        } catch {
-          if (!stopped) await new Promise((r) => setTimeout(r, retryDelayMs));
+        } catch (err) {
+          if (closed) break;
+          pullFailures += 1;
+          // While NATS is down this repeats every retry delay: the first failure of a run is a
+          // warning, the rest are debug (the breaker reports the outage itself).
+          if (pullFailures === 1) this.#log.warn({ err, consumer: name }, "bus: consuming failed; retrying");
+          else this.#log.debug({ err, consumer: name, failures: pullFailures }, "bus: consuming failed again; retrying");
+          await new Promise((r) => setTimeout(r, retryDelayMs));
         }
       }
-      await dispatch?.stop();
+      await dispatch?.close();
     })();
-    const running = {
-      stop: async () => {
-        stopped = true;
-        messages?.stop();
-        await loop;
-      },
-    };
-    this.#consumers.add(running);
-    return {
-      stop: async () => {
-        this.#consumers.delete(running);
-        if (metricsName !== undefined && this.#reported.get(metricsName) === name) {
-          this.#reported.delete(metricsName);
-          this.#pending.delete(metricsName);
-        }
-        await running.stop();
-      },
-    };
+    const handle: BusConsumer = busConsumer(async () => {
+      this.#consumers.delete(handle);
+      if (metricsName !== undefined && this.#reported.get(metricsName) === name) {
+        this.#reported.delete(metricsName);
+        this.#pending.delete(metricsName);
+      }
+      closed = true;
+      await this.#closeMessages(messages, name);
+      await loop;
+    });
+    this.#consumers.add(handle);
+    return handle;
   }
 
   async tail(filter: string, fromSeq: number, handler: (msg: BusMessage) => void): Promise<BusConsumer> {
@@ -349,27 +413,39 @@ export class NatsBus implements ClusterBus {
     });
     const messages = await consumer.consume({ max_messages: 256 });
     const loop = (async () => {
-      for await (const m of messages) {
-        try {
-          handler({ subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq });
-        } catch {
-          // the caller logs its own failures
+      try {
+        for await (const m of messages) {
+          try {
+            handler({ subject: m.subject, data: m.data, headers: headersOf(m.headers), streamSeq: m.seq });
+          } catch (err) {
+            // The caller should have logged it itself; the tail goes on either way.
+            this.#log.error({ err, filter, subject: m.subject, streamSeq: m.seq }, "bus: a tail's handler threw");
+          }
         }
+      } catch (err) {
+        this.#log.warn({ err, filter }, "bus: a tail ended with an error");
       }
     })();
-    const running = {
-      stop: async () => {
-        await messages.close().catch(() => undefined);
-        await loop.catch(() => undefined);
-      },
-    };
-    this.#consumers.add(running);
-    return {
-      stop: async () => {
-        this.#consumers.delete(running);
-        await running.stop();
-      },
-    };
+    const handle: BusConsumer = busConsumer(async () => {
+      this.#consumers.delete(handle);
+      await this.#closeMessages(messages, `tail ${filter}`);
+      await loop;
+    });
+    this.#consumers.add(handle);
+    return handle;
+  }
+
+  /** Stops a consumer's message iterator and waits for it; a failure to do so is logged, not thrown. */
+  async #closeMessages(messages: ConsumerMessages | null, what: string): Promise<void> {
+    if (!messages) return;
+    try {
+      // `close` (unlike `stop`) waits until the pull subscription is gone; it resolves with the
+      // error it ended on, if any.
+      const ended = await messages.close();
+      if (ended instanceof Error) this.#log.debug({ err: ended, consumer: what }, "bus: a consumer ended on an error");
+    } catch (err) {
+      this.#log.warn({ err, consumer: what }, "bus: closing a consumer failed");
+    }
   }
 
   async read(filter: string, fromSeq: number): Promise<BusMessage[]> {
@@ -398,17 +474,20 @@ export class NatsBus implements ClusterBus {
         if (got === 0) break;
       }
     } finally {
-      await consumer.delete().catch(() => undefined);
+      // Left behind, it goes by itself after its inactivity threshold (30 s).
+      await consumer.delete().catch((err: unknown) => this.#log.debug({ err, consumer: ci.name }, "bus: deleting a read's ephemeral consumer failed"));
     }
     return out;
   }
 
+  /** Null only for a consumer that does not exist; rejects when JetStream does not answer. */
   async ackFloor(name: string): Promise<number | null> {
     try {
       const info = await this.#jsm.consumers.info(this.#o.stream, name);
       return info.ack_floor.stream_seq;
-    } catch {
-      return null;
+    } catch (err) {
+      if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) return null;
+      throw err;
     }
   }
 
@@ -416,17 +495,24 @@ export class NatsBus implements ClusterBus {
     return (await this.#jsm.streams.info(this.#o.stream)).state.last_seq;
   }
 
+  /** 0 only for a consumer that does not exist; rejects when JetStream does not answer. */
   async pending(name: string): Promise<number> {
     try {
       const info = await this.#jsm.consumers.info(this.#o.stream, name);
       return backlog(info);
-    } catch {
-      return 0;
+    } catch (err) {
+      if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) return 0;
+      throw err;
     }
   }
 
+  /** Resolves once the consumer is gone (also when there was none); rejects when JetStream does not answer. */
   async deleteConsumer(name: string): Promise<void> {
-    await this.#jsm.consumers.delete(this.#o.stream, name).catch(() => undefined);
+    try {
+      await this.#jsm.consumers.delete(this.#o.stream, name);
+    } catch (err) {
+      if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+    }
   }
 
   close(): Promise<void> {
@@ -435,24 +521,49 @@ export class NatsBus implements ClusterBus {
       await this.#pendingRun;
       this.#reported.clear();
       this.#pending.clear();
-      await Promise.all([...this.#consumers].map((c) => c.stop()));
+      await Promise.all([...this.#consumers].map((c) => c.close()));
       this.#consumers.clear();
       this.#flushOut();
       clearInterval(this.#ackTimer);
       this.#ackSub.unsubscribe();
       for (const pending of this.#acks.values()) this.#failed(pending, new Error("NATS bus closed"));
       this.#acks.clear();
-      await this.#nc.drain().catch(() => this.#nc.close());
+      try {
+        await this.#nc.drain();
+      } catch (err) {
+        // Draining fails on a connection that is down or closing: close it without the drain.
+        this.#log.warn({ err }, "bus: draining the NATS connection failed; closing it");
+        await this.#nc.close();
+      }
       await this.#statusLoop;
     })();
     return this.#closed;
   }
 
-  /** Deletes the stream (tests clean up their own streams). */
+  /** Deletes the stream (tests clean up their own streams); resolves also when there was none. */
   async deleteStream(): Promise<void> {
-    await this.#jsm.streams.delete(this.#o.stream).catch(() => undefined);
+    try {
+      await this.#jsm.streams.delete(this.#o.stream);
+    } catch (err) {
+      if (!isApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
+    }
   }
 }
+
+/** JetStream's API error of a stream added under a name in use with another configuration. */
+const STREAM_NAME_IN_USE = 10058;
+
+/** True for JetStream's API error `code` (its `err_code`, e.g. consumer not found). */
+function isApiError(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+/** The bus's log when none is given: warnings and errors on the console, no debug. */
+const CONSOLE_LOG: BusLog = {
+  debug: () => undefined,
+  warn: (obj, msg) => console.warn(msg, obj),
+  error: (obj, msg) => console.error(msg, obj),
+};
 
 /** How long a publish waits for JetStream's ack. */
 const PUBLISH_TIMEOUT_MS = 2000;

@@ -109,7 +109,7 @@ export class SessionTakeovers {
       for (const h of held) this.#h.take(h.env, h.src);
     }
     t.held.clear();
-    void t.tail?.stop();
+    void t.tail?.close();
     for (const d of t.done.splice(0)) d();
   }
 }
