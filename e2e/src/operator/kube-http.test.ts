@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { isOperatorError, type OperatorError } from '../../../operator/src/errors.ts';
-import { KubeHttp } from '../../../operator/src/kube/http.ts';
-import type { KubeList, KubeObject } from '../../../operator/src/kube/wire.ts';
+import { isOperatorError, KubeHttp, type KubeList, type KubeObject, type OperatorError } from '@switchboard/operator/testing';
 import { startLocalCluster, type LocalCluster } from '../cluster/local-cluster.ts';
 
 async function rejection(p: Promise<unknown>): Promise<OperatorError> {

@@ -2,9 +2,7 @@
 // server killed and started again (changes made before the reflector got back show up after).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KubeHttp } from '../../../operator/src/kube/http.ts';
-import { Reflector, type ReflectorEventType, type RestartReason } from '../../../operator/src/kube/reflector.ts';
-import type { KubeObject } from '../../../operator/src/kube/wire.ts';
+import { KubeHttp, Reflector, type KubeObject, type ReflectorEventType, type RestartReason } from '@switchboard/operator/testing';
 import { startLocalCluster } from '../cluster/local-cluster.ts';
 import { waitFor } from '../cluster/wait.ts';
 import { restartApiServer } from './api-server.ts';

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ServerMessageOf } from "@switchboard/protocol";
-import { RawClient } from "../../../signaling/server/src/testing/raw-client.ts";
+import { RawClient } from "@switchboard/server/testing";
 import { startPodCluster } from "./pod-processes.ts";
 
 test("three pod processes over real NATS JetStream and Redis: one room, clients on every pod, relay and broadcast; SIGTERM exits cleanly", async (t) => {

@@ -17,7 +17,7 @@ import { test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServerMessage, ServerMessageOf } from "@switchboard/protocol";
 import { HashRing, parseRingDocument } from "@switchboard/ring";
-import { RawClient } from "../../../signaling/server/src/testing/raw-client.ts";
+import { RawClient } from "@switchboard/server/testing";
 import { startPodCluster, type PodCluster, type PodProcess } from "./pod-processes.ts";
 import { startTestServices, type ServiceProcess } from "./services.ts";
 

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { serializeRingDocument, type RingDocument } from "@switchboard/ring";
-import { KubernetesRingSource, type KubernetesRingSourceOptions } from "../../../signaling/server/src/cluster/ring-source-kubernetes.ts";
+import { kubernetesRingSource, type KubernetesRingSourceOptions } from "@switchboard/server/testing";
 import { startLocalCluster, type LocalCluster } from "../cluster/local-cluster.ts";
 
 const NAME = "switchboard-ring";
@@ -88,7 +88,7 @@ test("the ring from a ConfigMap through a real API server", async (t) => {
 
   /** A started source, stopped after the test; `kubeConfig` null: the default loading, as in a pod. */
   const start = async (observed: Observed, options: Partial<KubernetesRingSourceOptions> = {}, kubeConfig: KubeConfig | null = cluster.kubeConfig) => {
-    const source = new KubernetesRingSource({ namespace, name: NAME, ...(kubeConfig ? { kubeConfig } : {}), ...options });
+    const source = await kubernetesRingSource({ namespace, name: NAME, ...(kubeConfig ? { kubeConfig } : {}), ...options });
     t.after(() => source.stop());
     const first = await source.start(observed.onChange, observed.onError);
     return { source, first };

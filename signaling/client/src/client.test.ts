@@ -12,8 +12,8 @@ import { createServer } from "node:net";
 import { describe, test, type TestContext } from "node:test";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
 import type { ServerMessageOf } from "@switchboard/protocol";
-import { createSignalingServer, type ConfigInput, type SignalingServer } from "../../server/src/index.ts";
-import { JWT_AUTH, jwt } from "../../server/src/testing/pod.ts";
+import { createSignalingServer, type ConfigInput, type SignalingServer } from "@switchboard/server";
+import { JWT_AUTH, jwt } from "@switchboard/server/testing";
 import { SwitchboardClient, type ClientEvents, type ClientOptions, type WebSocketFactory } from "./client.ts";
 import { SwitchboardError } from "./errors.ts";
 
