@@ -9,7 +9,7 @@ import { CLIENT_MESSAGE_TYPES, type ClientMessageType } from "./client-messages.
 import { decodeClientMessage, decodeServerMessage, type DecodeResult } from "./decode.ts";
 import { ERROR_CODES, isErrorCode } from "./errors.ts";
 
-const DECODE_CODES = new Set(["SIG_ERR_BAD_JSON", "SIG_ERR_BAD_MESSAGE", "SIG_ERR_UNKNOWN_TYPE"]);
+const DECODE_CODES = new Set(["SIG_ERR_BAD_JSON", "SIG_ERR_BAD_MESSAGE", "SIG_ERR_UNKNOWN_TYPE", "SIG_ERR_UNSUPPORTED_VERSION"]);
 
 function failure(result: DecodeResult<unknown>) {
   assert.equal(result.ok, false, "expected a decode failure");
@@ -199,13 +199,25 @@ describe("decodeClientMessage properties", () => {
     );
   });
 
+  test("SIG_ERR_UNSUPPORTED_VERSION for a hello or resume of another version that does not decode as this one", () => {
+    const r = decodeClientMessage(JSON.stringify({ type: "hello", v: 2, id: "h", capabilities: 7, token: 5 }));
+    assert.deepEqual(r, { ok: false, code: "SIG_ERR_UNSUPPORTED_VERSION", message: "protocol version 2 is not supported (use 1)", field: "v", id: "h" });
+    assert.equal(decodeClientMessage(JSON.stringify({ type: "resume", v: 0 })).ok ? "ok" : "refused", "refused");
+    assert.equal((decodeClientMessage(JSON.stringify({ type: "resume", v: 0 })) as { code: string }).code, "SIG_ERR_UNSUPPORTED_VERSION");
+    // The current version with a bad field is a bad message; another version of the right shape
+    // decodes (the pod refuses it with close 4002).
+    assert.equal((decodeClientMessage(JSON.stringify({ type: "hello", v: 1, token: 5 })) as { code: string }).code, "SIG_ERR_BAD_MESSAGE");
+    assert.equal(decodeClientMessage(JSON.stringify({ type: "hello", v: 2, token: "t" })).ok, true);
+  });
+
   test("objects with a known type and arbitrary fields never throw; failures are BAD_MESSAGE with a field", () => {
     const arbitraryFields = fc.dictionary(fc.constantFrom("id", "ack", "v", "room", "to", "callId", "sdp", "candidate", "meta", "data", "seq", "token", "lastSeq", "sessionId", "resumeToken", "reason", "__proto__", "constructor"), fc.jsonValue({ maxDepth: 2 }));
     fc.assert(
       fc.property(fc.constantFrom(...CLIENT_MESSAGE_TYPES), arbitraryFields, (type, fields) => {
         const r = decodeClientMessage(JSON.stringify({ ...fields, type }));
         assertWellFormed(r);
-        if (!r.ok) assert.equal(r.code, "SIG_ERR_BAD_MESSAGE");
+        const otherVersion = (type === "hello" || type === "resume") && Number.isSafeInteger(fields["v"]) && fields["v"] !== 1;
+        if (!r.ok) assert.equal(r.code, otherVersion ? "SIG_ERR_UNSUPPORTED_VERSION" : "SIG_ERR_BAD_MESSAGE");
         else assert.equal(r.message.type, type);
       }),
       { numRuns: 1000 },

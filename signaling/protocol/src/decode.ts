@@ -2,11 +2,12 @@ import type * as z from "zod";
 import { CLIENT_MESSAGE_TYPES, ClientMessage } from "./client-messages.ts";
 import type { ErrorCode } from "./errors.ts";
 import { ServerMessage } from "./server-messages.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
 
 /** Why a frame was refused, with the stable code and the first bad field. */
 export interface DecodeFailure {
   readonly ok: false;
-  readonly code: Extract<ErrorCode, "SIG_ERR_BAD_JSON" | "SIG_ERR_BAD_MESSAGE" | "SIG_ERR_UNKNOWN_TYPE">;
+  readonly code: Extract<ErrorCode, "SIG_ERR_BAD_JSON" | "SIG_ERR_BAD_MESSAGE" | "SIG_ERR_UNKNOWN_TYPE" | "SIG_ERR_UNSUPPORTED_VERSION">;
   readonly message: string;
   /** Dotted path of the first invalid field. */
   readonly field?: string;
@@ -54,6 +55,13 @@ function decodeWith<T>(text: string, schema: z.ZodType<T>, knownTypes: ReadonlyS
   }
   const parsed = schema.safeParse(raw);
   if (parsed.success) return { ok: true, message: parsed.data };
+  // A handshake of another protocol version may have another shape: the version is the answer
+  // then, not the first field that version does differently (a v1 client at a v2 pod must hear
+  // SIG_ERR_UNSUPPORTED_VERSION, not SIG_ERR_BAD_MESSAGE; e2e/src/sdk/compat.test.ts).
+  const v = record["v"];
+  if ((type === "hello" || type === "resume") && Number.isSafeInteger(v) && v !== PROTOCOL_VERSION && knownTypes === clientTypes) {
+    return { ok: false, code: "SIG_ERR_UNSUPPORTED_VERSION", message: `protocol version ${String(v).slice(0, 32)} is not supported (use ${PROTOCOL_VERSION})`, field: "v", ...withId };
+  }
   const issue = parsed.error.issues[0];
   const field = issue ? issue.path.map(String).join(".") : "";
   const detail = issue ? issue.message : "invalid message";
