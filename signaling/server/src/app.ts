@@ -89,7 +89,7 @@ export function createSignalingServer(options: SignalingServerOptions): Signalin
   let cluster: ClusterNode | undefined;
   const hub = new Hub({ config, auth, metrics, log, ...(makeNode ? { cluster: (hosts: ClusterHosts) => (cluster = makeNode(hosts)) } : {}) });
   cluster?.onRingVersion((version) => metrics.ringVersion.set(version));
-  const gateway = new Gateway({ config, hub, metrics, log, auth });
+  const gateway = new Gateway({ config, hub, metrics, log });
   const peerjs = config.peerjs.enabled ? new PeerJsGateway({ config, hub, auth, metrics, log, otherConnections: () => gateway.connectionCount }) : null;
   const counts: LiveCounts = {
     connections: () => gateway.connectionCount + (peerjs?.connectionCount ?? 0),

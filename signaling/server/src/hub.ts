@@ -4,7 +4,7 @@ import type { Authenticator, Grant, Principal } from "./auth/index.ts";
 import { createPrincipal, hasGrant, mayAccessRoom, mintTurnCredentials } from "./auth/index.ts";
 import type { CallDevice, CallService } from "./calls/call-service.ts";
 import type { Config } from "./config.ts";
-import { SignalingError } from "./errors.ts";
+import { isSignalingError, SignalingError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { PodMetrics } from "./observability/metrics.ts";
 import { tracer, tracingEnabled } from "./observability/tracing.ts";
@@ -363,7 +363,9 @@ export class Hub {
         if (principal.userId !== session.userId) return this.#resumeFailed("auth");
         session.principal = principal;
         session.expiryWarned = false;
-      } catch {
+      } catch (err) {
+        // The key set unreachable says nothing about the session: refused as retryable, untouched.
+        if (keysUnavailable(err)) throw err;
         return this.#resumeFailed("auth");
       }
       // The session may have ended or been taken over while the token was checked.
@@ -390,11 +392,22 @@ export class Hub {
    */
   async #takeover(msg: ClientMessageOf<"resume">, socket: SessionSocket, nowMs: number): Promise<ResumeOutcome> {
     const cluster = this.#cluster as ClusterPort;
+    // The fresh token is checked before the claim, which fences the old edge: a key set that cannot
+    // be fetched refuses the resume as retryable with the session where it was.
+    let fresh: Principal | "bad" | undefined;
+    if (msg.token !== undefined) {
+      try {
+        fresh = await this.#o.auth.verify(msg.token);
+      } catch (err) {
+        if (keysUnavailable(err)) throw err;
+        fresh = "bad";
+      }
+    }
     const claimed = await cluster.claim(msg.sessionId, msg.resumeToken);
     if (claimed === "unknown-session" || claimed === "bad-token") return this.#resumeFailed(claimed);
     const id = claimed.identity;
     const stored = id.principal;
-    let principal: Principal = createPrincipal({
+    const principal: Principal = createPrincipal({
       userId: stored.userId,
       roomPatterns: stored.roomPatterns,
       grants: stored.grants as Grant[],
@@ -411,16 +424,8 @@ export class Hub {
     const expiresAt = principal.expiresAt;
     let refused: Exclude<ResumeOutcome, { ok: true }>["reason"] | null = null;
     if (msg.token !== undefined || (expiresAt !== null && expiresAt <= nowMs)) {
-      if (msg.token === undefined) refused = "auth";
-      else {
-        try {
-          principal = await this.#o.auth.verify(msg.token);
-          if (principal.userId !== session.userId) refused = "auth";
-          else session.principal = principal;
-        } catch {
-          refused = "auth";
-        }
-      }
+      if (fresh === undefined || fresh === "bad" || fresh.userId !== session.userId) refused = "auth";
+      else session.principal = fresh;
     }
     const plan = refused ? null : session.planReplay(msg.lastSeq);
     if (plan && !plan.ok) refused = "gap";
@@ -817,6 +822,11 @@ export class Hub {
 
 /** How long a resume on another pod waits for the owners to switch the session over before `resumed`. */
 const TAKEOVER_SETTLE_MS = 2000;
+
+/** The token could not be checked because the signing keys (a remote JWKS) are unreachable. */
+function keysUnavailable(err: unknown): boolean {
+  return isSignalingError(err) && err.code === "SIG_ERR_UNAVAILABLE";
+}
 
 function checkVersion(v: number): void {
   if (v !== PROTOCOL_VERSION) throw new SignalingError("SIG_ERR_UNSUPPORTED_VERSION", `protocol version ${v} is not supported (use ${PROTOCOL_VERSION})`);

@@ -78,8 +78,6 @@ export interface ConsumeOptions {
 export interface BusConsumer extends AsyncDisposable {
   /** Stops delivering; resolves once the handlers in flight (if any) finished. Idempotent. */
   close(): Promise<void>;
-  /** @deprecated the same as {@link BusConsumer.close}; kept while callers move to `close`. */
-  stop(): Promise<void>;
 }
 
 export interface ClusterBus {
@@ -119,5 +117,5 @@ export interface ClusterBus {
 export function busConsumer(close: () => Promise<void>): BusConsumer {
   let closing: Promise<void> | null = null;
   const once = (): Promise<void> => (closing ??= close());
-  return { close: once, stop: once, [Symbol.asyncDispose]: once };
+  return { close: once, [Symbol.asyncDispose]: once };
 }

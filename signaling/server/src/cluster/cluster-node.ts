@@ -461,7 +461,7 @@ export class ClusterNode implements ClusterPort {
     this.#takeovers.stop();
     await this.journal.flushed();
     this.journal.stop();
-    await Promise.all(this.#consumers.splice(0).map((c) => c.stop()));
+    await Promise.all(this.#consumers.splice(0).map((c) => c.close()));
     await this.#o.ring.stop();
     // A handoff in progress gives up its waits (convergence, events, its barrier) once stopped.
     for (const passed of this.#barriers.values()) passed();

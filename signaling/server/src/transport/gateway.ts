@@ -11,9 +11,8 @@ import {
   type ClientMessage,
   type ErrorCode,
 } from "@switchboard/protocol";
-import type { Authenticator } from "../auth/index.ts";
 import type { Config } from "../config.ts";
-import { isSignalingError, toSignalingError, type SignalingError } from "../errors.ts";
+import { toSignalingError, type SignalingError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import { IpLimiter } from "../limits/ip-limiter.ts";
 import type { Logger } from "../logger.ts";
@@ -28,12 +27,6 @@ export interface GatewayOptions {
   readonly hub: Hub;
   readonly metrics: PodMetrics;
   readonly log: Logger;
-  /**
-   * The hub's authenticator: a resume's fresh token is tried here first, so that a key set that
-   * cannot be fetched is told apart from a bad token (see {@link Gateway}'s handshake). Without
-   * it, every token failure of a resume is the hub's `resume-failed` (`auth`).
-   */
-  readonly auth?: Authenticator;
 }
 
 /** Timer runs per tick period over which the heartbeat pass is spread. */
@@ -414,7 +407,6 @@ export class Gateway {
         this.#opened(conn, session);
         return;
       }
-      if (msg.token !== undefined) await this.#tokenCheckable(msg.token);
       const outcome = await hub.resume(msg, conn, Date.now());
       if (outcome.ok) {
         if (conn.state === "closed") {
@@ -440,27 +432,6 @@ export class Gateway {
       const e = toSignalingError(err);
       if (e.code === "SIG_ERR_INTERNAL") this.#o.log.error({ err: e.cause }, "handshake failed");
       this.#closeWithError(conn, e.code, e.message, msg.id);
-    }
-  }
-
-  /**
-   * Rejects with `SIG_ERR_UNAVAILABLE` when `token` cannot be checked because the signing keys
-   * (the remote JWKS) are unreachable; resolves otherwise, also for a token that is wrong (the
-   * hub refuses that one as `resume-failed`, `auth`).
-   *
-   * An outage of the key set says nothing about the session: answered `resume-failed`, the client
-   * would drop a session that is fine and start afresh, and a resume on another pod would end it.
-   * So the resume is refused as a `hello` is in the same outage (the error, retryable, and the
-   * close), before the hub touches the session, and the client resumes again after its backoff.
-   * The token is verified once more by the hub, from the key set fetched here.
-   */
-  async #tokenCheckable(token: string): Promise<void> {
-    const { auth } = this.#o;
-    if (!auth) return;
-    try {
-      await auth.verify(token);
-    } catch (err) {
-      if (isSignalingError(err) && err.code === "SIG_ERR_UNAVAILABLE") throw err;
     }
   }
 
